@@ -1,0 +1,1 @@
+"""The `thyme` command line: the local executor and entry points for every component."""

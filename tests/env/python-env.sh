@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Creates (once) a virtual environment outside the work tree with everything the tests
+# need, keyed by the Python version and the hash of pyproject.toml's dependency lists, then installs this
+# checkout into it in editable mode. Prints the venv's path.
+#
+# Why outside the tree: torch and its CUDA libraries are gigabytes; a fresh clone (CI)
+# must not download them again. Why the hash: any change to a pinned dependency makes
+# a new venv instead of mutating one that another checkout may be using.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cache=${THYME_CACHE:-$HOME/.cache/thyme}
+py=${PYTHON:-python3}
+pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# Only the dependency lists key the venv: editing a description must not reinstall torch.
+key=$("$py" - "$root/pyproject.toml" <<'PY'
+import hashlib, json, sys, tomllib
+project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+deps = [project.get("dependencies", []), project.get("optional-dependencies", {})]
+print(hashlib.sha256(json.dumps(deps, sort_keys=True).encode()).hexdigest()[:12])
+PY
+)
+venv="$cache/venv/py$pyver-$key"
+log() { printf '[python-env] %s\n' "$*" >&2; }
+
+if [ ! -f "$venv/.complete" ]; then
+  log "creating $venv (first time for this pyproject.toml: torch makes it take minutes)"
+  rm -rf "$venv"
+  "$py" -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >&2
+  # Install the project's dependencies (not the project) so the venv outlives checkouts.
+  "$venv/bin/pip" install -q "$root[dev]" >&2
+  "$venv/bin/pip" uninstall -q -y thyme-k8s >&2
+  touch "$venv/.complete"
+fi
+# Editable install of this checkout: cheap, and re-pointed at whichever clone runs it.
+"$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$root" >&2
+echo "$venv"

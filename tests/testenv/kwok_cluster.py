@@ -1,0 +1,127 @@
+"""A real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)
+with kwok-simulated nodes, started by `kwokctl --runtime binary` from self-built binaries.
+
+Nodes advertise `nvidia.com/gpu` so GPU workloads schedule; pods move through the
+stages in `tests/env/kwok/stages.yaml` (Job pods succeed; a `thyme.test/fail: "true"`
+label makes one fail).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from testenv import binaries, processes
+
+STAGES = Path(__file__).resolve().parents[1] / "env" / "kwok" / "stages.yaml"
+FAIL_LABEL = "thyme.test/fail"
+RUN_MS_ANNOTATION = "thyme.test/run-ms"
+
+
+def gpu_node(name: str, gpus: int = 8, cpu: str = "96", memory: str = "1Ti", pods: int = 110) -> dict:
+    """A Node object that kwok manages, shaped like an 8-GPU training machine."""
+    capacity = {"cpu": cpu, "memory": memory, "pods": str(pods), "nvidia.com/gpu": str(gpus),
+                "ephemeral-storage": "2Ti"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                       "kubernetes.io/arch": "amd64", "type": "kwok", "nvidia.com/gpu.present": "true"},
+        },
+        "spec": {},
+        "status": {"capacity": capacity, "allocatable": capacity},
+    }
+
+
+@dataclass
+class KwokCluster:
+    workdir: Path
+    name: str = field(default_factory=lambda: "thyme-" + uuid.uuid4().hex[:8])
+    created: bool = False
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "clusters" / self.name / "kubeconfig.yaml"
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KWOK_WORKDIR": str(self.workdir),
+            "KWOK_KUBECTL_BINARY": str(binaries.binary("kubectl")),
+        }
+
+    def kwokctl(self, *args: str, timeout: float = 300) -> str:
+        argv = [str(binaries.binary("kwokctl")), "--name", self.name, *args]
+        done = subprocess.run(argv, env=self._env(), capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"kwokctl {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+        return done.stdout
+
+    def create(self, nodes: int = 2) -> "KwokCluster":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.created = True
+        self.kwokctl(
+            "create", "cluster", "--runtime", "binary",
+            "--kube-apiserver-binary", str(binaries.binary("kube-apiserver")),
+            "--kube-controller-manager-binary", str(binaries.binary("kube-controller-manager")),
+            "--kube-scheduler-binary", str(binaries.binary("kube-scheduler")),
+            "--kwok-controller-binary", str(binaries.binary("kwok")),
+            "--etcd-binary", str(binaries.binary("etcd")),
+            "--enable-crds", "Stage",
+            "--kubeconfig", str(self.workdir / "unused-kubeconfig"),
+            "--wait", "120s", "--timeout", "240s",
+        )
+        self.kubectl("apply", "-f", str(STAGES))
+        self.add_nodes([f"gpu-node-{i}" for i in range(nodes)])
+        return self
+
+    def add_nodes(self, names: list[str], **shape) -> None:
+        docs = "\n---\n".join(yaml.safe_dump(gpu_node(n, **shape)) for n in names)
+        self.kubectl("apply", "-f", "-", input=docs)
+        self.kubectl("wait", "--for=condition=Ready", "--timeout=120s", *[f"node/{n}" for n in names])
+
+    def kubectl(self, *args: str, input: str | None = None, timeout: float = 180, check: bool = True) -> str:
+        argv = [str(binaries.binary("kubectl")), "--kubeconfig", str(self.kubeconfig), *args]
+        done = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+        return done.stdout
+
+    def get_json(self, *args: str) -> dict:
+        return json.loads(self.kubectl("get", "-o", "json", *args))
+
+    def delete(self) -> None:
+        """Tear the cluster down; kill anything of ours that kwokctl left behind."""
+        if not self.created:
+            return
+        try:
+            self.kwokctl("delete", "cluster", timeout=120)
+        finally:
+            self.created = False
+            _kill_leftovers(self.workdir)
+
+
+def _kill_leftovers(workdir: Path) -> None:
+    """Processes whose command line names our workdir are ours; none may outlive us."""
+    needle = str(workdir)
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if needle in cmdline and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 9)
+            except ProcessLookupError:
+                pass
