@@ -22,6 +22,13 @@ PY
 venv="$cache/venv/py$pyver-$key"
 log() { printf '[python-env] %s\n' "$*" >&2; }
 
+mkdir -p "$cache/venv"
+# Keep downloaded wheels with the venvs, so a new venv (a bumped pin) reuses torch.
+export PIP_CACHE_DIR="$cache/pip"
+# One creator at a time: a second caller waits here instead of deleting a venv that
+# the first is still filling.
+exec 9>"$venv.lock"
+flock 9
 if [ ! -f "$venv/.complete" ]; then
   log "creating $venv (first time for this pyproject.toml: torch makes it take minutes)"
   rm -rf "$venv"
@@ -34,4 +41,5 @@ if [ ! -f "$venv/.complete" ]; then
 fi
 # Editable install of this checkout: cheap, and re-pointed at whichever clone runs it.
 "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$root" >&2
+flock -u 9
 echo "$venv"
