@@ -1,0 +1,22 @@
+# CPU stage programs: convert (pyarrow, Pillow) and the CPU path of sft/rl for small
+# runs. Build from the repository root:
+#   docker build -f images/jobs.Dockerfile -t thyme-jobs:0.1.0 .
+FROM python:3.11.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator/ operator/
+COPY jobs/ jobs/
+COPY sandbox/ sandbox/
+COPY cli/ cli/
+RUN pip install ".[jobs,train]" && rm -rf /src
+
+RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin thyme
+USER 10001
+WORKDIR /home/thyme
+ENTRYPOINT ["thyme"]
