@@ -1,0 +1,28 @@
+"""Group-normalised advantages (GRPO): each trajectory against its own prompt's group.
+
+A prompt's `num_generations` trajectories sit next to each other in the batch. The
+advantage of one is its reward minus its group's mean, divided by the group's standard
+deviation (Thyme kept swift's default `scale_rewards=True`). A group whose rewards are
+all equal carries no signal: its advantages are exactly 0, not 0/0.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def group_advantages(rewards: torch.Tensor, group_size: int, *, scale: bool = True, eps: float = 1e-4) -> torch.Tensor:
+    """(r - mean_group) / (std_group + eps), groups of `group_size` consecutive rewards.
+
+    The standard deviation is the unbiased one (n - 1), as in TRL and swift.
+
+    >>> group_advantages(torch.tensor([1.0, 0.0, 2.0, 2.0]), 2)
+    tensor([ 0.7070, -0.7070,  0.0000,  0.0000])
+    """
+    if rewards.ndim != 1 or rewards.numel() % group_size:
+        raise ValueError(f"{rewards.numel()} rewards do not split into groups of {group_size}")
+    grouped = rewards.float().view(-1, group_size)
+    centred = grouped - grouped.mean(dim=1, keepdim=True)
+    if scale and group_size > 1:
+        centred = centred / (grouped.std(dim=1, keepdim=True) + eps)
+    return centred.view(-1)

@@ -1,0 +1,39 @@
+"""`thyme rl --config FILE`: the rl stage as a command (the config may also come from THYME_STAGE_CONFIG)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "rl",
+        help="GRPO-ATS on converted rows with sandbox rollouts and judge-backed rewards",
+        description="Run the rl stage. The config is YAML or JSON (fields: thyme_jobs.rl.config.RLConfig); "
+        "without --config it is read as JSON from THYME_STAGE_CONFIG.",
+    )
+    parser.add_argument("--config", metavar="FILE", help="YAML or JSON config file")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from thyme_jobs.rl.config import ConfigError, load_config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"thyme rl: {exc}", file=sys.stderr)
+        return 2
+    from thyme_jobs.rl.judge import JudgeError
+    from thyme_jobs.rl.main import run_stage
+
+    try:
+        return run_stage(cfg)
+    except JudgeError as exc:
+        print(f"thyme rl: the judge failed for good, stopping (resume picks up from the last checkpoint): {exc}",
+              file=sys.stderr)
+        return 3

@@ -1,0 +1,144 @@
+"""The rl stage's configuration: one pydantic model for the CLI, the config file and the pod.
+
+The operator maps the ThymeRun's `spec.stages.rl` onto exactly these snake_case fields
+and hands them over as JSON in `THYME_STAGE_CONFIG`; locally, `thyme rl --config FILE`
+reads the same fields from YAML or JSON. Errors name the field and say what to do.
+Defaults follow Thyme's RL recipe (research notes section 4.1) where it is consistent:
+4 generations, text temperature 1.0, code temperature 0.0, clip 0.2, reward weights
+format 0.5 and consistency 0.5.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from thyme_jobs.sft.config import DEFAULT_SYSTEM_PROMPT
+
+ENV_CONFIG = "THYME_STAGE_CONFIG"
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable; the message names the field and what to do."""
+
+
+class RewardWeights(BaseModel):
+    """total = accuracy * w_accuracy * (1 + consistency * w_consistency) + format * w_format."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: float = Field(0.5, ge=0, le=10, description="Weight of the strict think/answer format reward.")
+    accuracy: float = Field(1.0, ge=0, le=10, description="Weight of the answer's correctness (rule, then judge).")
+    consistency: float = Field(0.5, ge=0, le=10, description="Weight of reasoning/answer consistency (judge; only when correct).")
+
+
+class JudgeConfig(BaseModel):
+    """An OpenAI-compatible chat endpoint that grades answers the rules cannot decide."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str | None = Field(
+        None, description="Base URL such as http://judge:8000/v1; unset means rule-only accuracy and no consistency."
+    )
+    model: str = Field("judge", min_length=1, description="The served model name sent in each request.")
+    timeout_seconds: float = Field(60.0, gt=0, le=3600, description="Time limit of one judge request.")
+    max_retries: int = Field(3, ge=0, le=20, description="Retries of a failed request, with exponential backoff.")
+    backoff_seconds: float = Field(1.0, ge=0, le=60, description="First backoff; doubles per retry.")
+    concurrency: int = Field(16, ge=1, le=1024, description="Judge requests in flight at once.")
+    max_outage_steps: int = Field(
+        3, ge=1, le=1000, description="Judge outages in a row (each retries the step) before the stage fails."
+    )
+
+
+class RLConfig(BaseModel):
+    """What `thyme rl` does."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # I/O
+    run_root: str = Field(description="The run root URI (a path, file:// or s3://) holding data/ and sft/.")
+    model: str = Field(
+        "sft/final",
+        description="The policy to start from: an HF model directory as a key under the run root or a store URI.",
+    )
+    splits: list[str] = Field(min_length=1, description="Converted splits under data/ whose rows are the prompts.")
+    system_prompt: str | None = Field(
+        DEFAULT_SYSTEM_PROMPT, description="System turn of every prompt; the SFT stage's default, which the policy learned."
+    )
+    # rollout
+    num_generations: int = Field(4, ge=2, le=64, description="Trajectories per prompt (the GRPO group size).")
+    max_rounds: int = Field(5, ge=1, le=32, description="Text generation rounds per trajectory (each may call the sandbox once).")
+    max_images: int = Field(10, ge=1, le=64, description="Images per trajectory, the input image included.")
+    text_temperature: float = Field(1.0, ge=0, le=5, description="Sampling temperature outside <code>.")
+    code_temperature: float = Field(0.0, ge=0, le=5, description="Sampling temperature inside <code> (0 = greedy).")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling for the text phase.")
+    top_k: int = Field(0, ge=0, description="Top-k sampling for the text phase; 0 disables it.")
+    max_new_tokens: int = Field(1024, ge=1, le=65536, description="Token limit of one generation call.")
+    engine: Literal["auto", "transformers", "vllm"] = Field(
+        "auto", description="Generation engine; auto picks vllm when CUDA and vllm are present."
+    )
+    rewards: RewardWeights = Field(default_factory=RewardWeights)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    sandbox_url: str = Field(description="Base URL of the sandbox service, such as http://thyme-sandbox:8080.")
+    # optimisation
+    learning_rate: float = Field(5e-7, gt=0, le=1, description="AdamW learning rate (Thyme used 5e-7).")
+    kl_beta: float = Field(0.01, ge=0, le=10, description="Weight of the k3 KL penalty to the reference model.")
+    clip_epsilon: float = Field(0.2, gt=0, lt=1, description="PPO ratio clip.")
+    steps: int = Field(ge=1, description="Optimisation steps; each rolls out batch_size prompts x num_generations.")
+    batch_size: int = Field(1, ge=1, le=4096, description="Prompts per step.")
+    save_steps: int = Field(100, ge=1, description="Checkpoint every this many steps (and at the end).")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+    seed: int = Field(0, ge=0, description="Seeds prompt order and sampling.")
+    keep_rollouts: int = Field(
+        8, ge=0, le=4096, description="Trajectories per step written to rl/rollouts/ for people to inspect."
+    )
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> "RLConfig":
+        if self.save_steps > self.steps:
+            self.save_steps = self.steps
+        if self.judge.endpoint is not None and not self.judge.endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"judge.endpoint {self.judge.endpoint!r} must start with http:// or https://")
+        if not self.sandbox_url.startswith(("http://", "https://")):
+            raise ValueError(f"sandbox_url {self.sandbox_url!r} must start with http:// or https://")
+        return self
+
+
+def load_config(path: str | None, environ: dict[str, str] | None = None) -> RLConfig:
+    """The file when given, else the JSON in THYME_STAGE_CONFIG."""
+    environ = dict(os.environ) if environ is None else environ
+    if path:
+        data = _read_file(path)
+    elif environ.get(ENV_CONFIG):
+        try:
+            data = json.loads(environ[ENV_CONFIG])
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{ENV_CONFIG} is not valid JSON: {exc}") from None
+    else:
+        raise ConfigError(f"no configuration: pass --config FILE or set {ENV_CONFIG} to the JSON config")
+    return parse_config(data)
+
+
+def parse_config(data: Any) -> RLConfig:
+    try:
+        return RLConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"rl config is invalid: {problems}") from None
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    text = Path(path).read_text()
+    if path.endswith(".json"):
+        data = json.loads(text)
+    else:
+        import yaml
+
+        data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of field names to values")
+    return data

@@ -1,0 +1,139 @@
+"""The GRPO update: the clipped-ratio objective with a k3 KL penalty, on masked tokens.
+
+Per token t of a trajectory with advantage A (research notes section 4.1, swift's
+`loss_type='grpo'`):
+
+    ratio_t = exp(logp_t - old_logp_t)
+    gain_t  = min(ratio_t * A, clip(ratio_t, 1 - eps, 1 + eps) * A)
+    kl_t    = exp(ref_t - logp_t) - (ref_t - logp_t) - 1          (k3, always >= 0)
+    loss    = - mean_over_trajectories( mean_over_masked_t(gain_t - beta * kl_t) )
+
+Only tokens the policy sampled count: the prompt, `<sandbox_output>` text and image
+tokens are masked, because the policy did not choose them (Thyme: "sandbox outputs
+excluded from |tau| and advantage"). Rollouts are on-policy with one update per batch,
+so `old_logp` is the detached current log-probability and the ratio starts at 1; the
+clip matters when a batch is reused (`old_logp` passed in).
+
+Trajectories differ in images and length, so they go through the model one at a time
+with gradients accumulated: no padding, no mixing of vision inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass
+class EncodedTrajectory:
+    """Model inputs of one trajectory.
+
+    `loss_mask[t]` is True where token t was sampled by the policy. Example, with the
+    prompt and a sandbox output masked:
+
+        tokens     <prompt...> <think> crop <code> ... </code> <sandbox_output> <img> </sandbox_output> <answer> B </answer>
+        loss_mask   0 ... 0      1      1     1    ...   1          0             0          0              1     1     1
+    """
+
+    input_ids: torch.Tensor  # [T] long
+    loss_mask: torch.Tensor  # [T] bool
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)  # pixel_values, image_grid_thw, ...
+
+
+def token_logprobs(model: Any, seq: EncodedTrajectory) -> torch.Tensor:
+    """log p(token_t | tokens_<t) for t = 1..T-1, shape [T-1]."""
+    device = next(model.parameters()).device
+    ids = seq.input_ids.to(device).unsqueeze(0)
+    extra = {k: v.to(device) for k, v in seq.extra.items()}
+    logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), **extra).logits[0, :-1].float()
+    return torch.log_softmax(logits, dim=-1).gather(-1, ids[0, 1:, None]).squeeze(-1)
+
+
+def grpo_token_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    ref_logp: torch.Tensor,
+    advantage: float | torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    clip_epsilon: float,
+    kl_beta: float,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """One trajectory's loss (mean over its masked tokens) and diagnostics.
+
+    All tensors are aligned per predicted token ([T-1]); `mask` selects the policy's own.
+
+    >>> lp = torch.log(torch.tensor([0.5, 0.5]))
+    >>> loss, _ = grpo_token_loss(lp, lp, lp, 1.0, torch.tensor([True, False]), clip_epsilon=0.2, kl_beta=0.1)
+    >>> float(loss)  # ratio 1, KL 0: the loss is -A
+    -1.0
+    """
+    mask = mask.to(logp.dtype)
+    count = mask.sum().clamp(min=1.0)
+    ratio = torch.exp(logp - old_logp)
+    gain = torch.minimum(ratio * advantage, torch.clamp(ratio, 1 - clip_epsilon, 1 + clip_epsilon) * advantage)
+    delta = ref_logp - logp
+    kl = torch.exp(delta) - delta - 1.0
+    loss = -((gain - kl_beta * kl) * mask).sum() / count
+    with torch.no_grad():
+        clipped = ((ratio - 1).abs() > clip_epsilon).to(logp.dtype)
+        stats = {
+            "kl": float((kl * mask).sum() / count),
+            "clip_fraction": float((clipped * mask).sum() / count),
+            "tokens": float(mask.sum()),
+        }
+    return loss, stats
+
+
+def grpo_step(
+    policy: Any,
+    reference: Any | None,
+    optimizer: torch.optim.Optimizer,
+    batch: Sequence[EncodedTrajectory],
+    advantages: torch.Tensor,
+    *,
+    clip_epsilon: float,
+    kl_beta: float,
+    max_grad_norm: float = 1.0,
+) -> dict[str, float]:
+    """One optimiser step over `batch`; returns mean loss, KL, clip fraction and grad norm.
+
+    Trajectories with no policy tokens (a failure before the first token) are skipped:
+    they carry no gradient signal.
+    """
+    policy.train()
+    optimizer.zero_grad(set_to_none=True)
+    used = [i for i, seq in enumerate(batch) if bool(seq.loss_mask[1:].any())]
+    totals = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "tokens": 0.0}
+    for i in used:
+        seq = batch[i]
+        mask = seq.loss_mask[1:].to(next(policy.parameters()).device)
+        logp = token_logprobs(policy, seq)
+        if reference is not None and kl_beta > 0:
+            with torch.no_grad():
+                ref_logp = token_logprobs(reference, seq)
+        else:
+            ref_logp = logp.detach()
+        loss, stats = grpo_token_loss(
+            logp, logp.detach(), ref_logp, float(advantages[i]), mask, clip_epsilon=clip_epsilon, kl_beta=kl_beta
+        )
+        # Mean over trajectories: each contributes 1/len(used) of the step.
+        (loss / len(used)).backward()
+        totals["loss"] += float(loss.detach()) / len(used)
+        for key in ("kl", "clip_fraction"):
+            totals[key] += stats[key] / len(used)
+        totals["tokens"] += stats["tokens"]
+    if used:
+        norm = torch.nn.utils.clip_grad_norm_(
+            [p for p in policy.parameters() if p.requires_grad], max_grad_norm
+        )
+        totals["grad_norm"] = float(norm)
+        optimizer.step()
+    else:
+        totals["grad_norm"] = 0.0
+    optimizer.zero_grad(set_to_none=True)
+    totals["trajectories"] = float(len(used))
+    return totals

@@ -1,0 +1,180 @@
+"""The LLM judge: an OpenAI-compatible chat endpoint that grades answers rules cannot.
+
+Why its own module with its own errors: in Thyme's reference a misconfigured judge
+address made every judge call fail, and the failures became reward 0, so training ran
+on rule-only rewards without anyone noticing (research notes section 4.3). Here a call
+that still fails after its retries raises `JudgeUnavailable` (no answer from the
+endpoint) or `JudgeVerdictError` (answers without a verdict); the stage turns either
+into a marked batch, a metric, a log line and, when it persists, a failed stage.
+
+Requests run concurrently (bounded by `concurrency`), each attempt under a time limit,
+retried with exponential backoff on transport errors, timeouts, 429 and 5xx answers and
+verdict-less replies. Other 4xx answers (a wrong model name, a wrong path) do not get
+better by retrying and fail at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+CORRECTNESS_PROMPT = """You grade answers to questions about images.
+Question: {question}
+Reference answer: {truth}
+Given answer: {answer}
+Does the given answer mean the same as the reference answer? Ignore wording, case and formatting.
+Reply with JSON only: {{"Correctness": 1}} if it does, {{"Correctness": 0}} if it does not."""
+
+CONSISTENCY_PROMPT = """You check whether a final answer follows from the reasoning before it.
+End of the reasoning: {reasoning}
+Final answer: {answer}
+Does the final answer agree with what the reasoning concluded?
+Reply with JSON only: {{"Consistency": 1}} if it does, {{"Consistency": 0}} if it does not."""
+
+
+class JudgeError(RuntimeError):
+    """A judge verdict could not be had; the batch's rewards are unknown, not zero."""
+
+
+class JudgeUnavailable(JudgeError):
+    """The endpoint did not answer usefully (connection, time limit, HTTP error) after retries."""
+
+
+class JudgeVerdictError(JudgeError):
+    """The endpoint answered, but without a 0/1 verdict, after retries."""
+
+
+def parse_verdict(content: str, key: str) -> float | None:
+    """The 0/1 verdict under `key` in a judge reply, or None when there is none.
+
+    >>> parse_verdict('```json\\n{"Correctness": 1}\\n```', "Correctness")
+    1.0
+    >>> parse_verdict("Correctness: 0", "Correctness"), parse_verdict("yes", "Correctness")
+    (0.0, None)
+    """
+    for blob in re.findall(r"\{[^{}]*\}", content):
+        try:
+            value = json.loads(blob).get(key)
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if value in (0, 1) and not isinstance(value, bool):
+            return float(value)
+    match = re.search(rf"\"?{key}\"?\s*[:=]\s*\"?([01])\b", content, re.I)
+    return float(match.group(1)) if match else None
+
+
+@dataclass
+class JudgeStats:
+    """Counters the stage turns into metrics; reset per step with `take()`."""
+
+    requests: int = 0
+    retries: int = 0
+    failures: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+    def take(self) -> "JudgeStats":
+        taken = JudgeStats(self.requests, self.retries, self.failures, list(self.latencies))
+        self.requests = self.retries = self.failures = 0
+        self.latencies.clear()
+        return taken
+
+
+class JudgeClient:
+    """Async client for one judge endpoint; use as `async with JudgeClient(...) as judge`."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        model: str,
+        *,
+        timeout_seconds: float = 60.0,
+        max_retries: int = 3,
+        backoff_seconds: float = 1.0,
+        concurrency: int = 16,
+    ) -> None:
+        base = endpoint.rstrip("/")
+        self.url = base if base.endswith("/chat/completions") else base + "/chat/completions"
+        self.model = model
+        self.timeout_seconds = timeout_seconds
+        self.max_retries = max_retries
+        self.backoff_seconds = backoff_seconds
+        self.stats = JudgeStats()
+        self._limit = asyncio.Semaphore(concurrency)
+        self._http: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> "JudgeClient":
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_seconds))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def correctness(self, question: str, answer: str, truth: str) -> float:
+        prompt = CORRECTNESS_PROMPT.format(question=question, truth=truth, answer=answer)
+        return await self.verdict(prompt, "Correctness")
+
+    async def consistency(self, reasoning: str, answer: str) -> float:
+        return await self.verdict(CONSISTENCY_PROMPT.format(reasoning=reasoning, answer=answer), "Consistency")
+
+    async def verdict(self, prompt: str, key: str) -> float:
+        """Ask until a 0/1 verdict comes back or the retries are spent."""
+        if self._http is None:
+            raise RuntimeError("JudgeClient is used outside `async with`")
+        body = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "temperature": 0.0,
+            "max_tokens": 64,
+        }
+        last = "no attempt made"
+        async with self._limit:
+            for attempt in range(self.max_retries + 1):
+                if attempt:
+                    self.stats.retries += 1
+                    await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+                self.stats.requests += 1
+                started = time.perf_counter()
+                try:
+                    async with asyncio.timeout(self.timeout_seconds):
+                        reply = await self._http.post(self.url, json=body)
+                except (httpx.TransportError, TimeoutError) as exc:
+                    last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                    continue
+                finally:
+                    self.stats.latencies.append(time.perf_counter() - started)
+                if reply.status_code == 429 or reply.status_code >= 500:
+                    last = f"HTTP {reply.status_code}"
+                    continue
+                if reply.status_code >= 400:
+                    self.stats.failures += 1
+                    raise JudgeUnavailable(
+                        f"judge at {self.url} answered HTTP {reply.status_code}: {reply.text[:200]!r}; "
+                        f"check judge.endpoint and judge.model ({self.model!r})"
+                    )
+                content = _content(reply)
+                value = parse_verdict(content, key) if content is not None else None
+                if value is not None:
+                    return value
+                last = f"no {key} verdict in reply {str(content)[:200]!r}"
+        self.stats.failures += 1
+        cls = JudgeVerdictError if last.startswith("no ") else JudgeUnavailable
+        raise cls(f"judge at {self.url} failed after {self.max_retries + 1} attempts: {last}")
+
+
+def _content(reply: httpx.Response) -> str | None:
+    try:
+        data: Any = reply.json()
+        return str(data["choices"][0]["message"]["content"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
