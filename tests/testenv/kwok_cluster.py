@@ -68,7 +68,35 @@ class KwokCluster:
 
     def create(self, nodes: int = 2) -> "KwokCluster":
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.created = True
+        # On 2 loaded cores the apiserver can miss kwokctl's start deadline; one fresh
+        # try (new name, new ports) absorbs that without hiding a real breakage.
+        for attempt in (1, 2):
+            self.created = True
+            try:
+                self._create_control_plane()
+                break
+            except RuntimeError as exc:
+                failure = f"{exc}\n{self.component_logs()}"
+                try:
+                    self.delete()
+                except RuntimeError:
+                    pass  # the processes are killed regardless; the create error is the news
+                if attempt == 2:
+                    raise RuntimeError(failure) from None
+                self.name = "thyme-" + uuid.uuid4().hex[:8]
+        self.kubectl("apply", "-f", str(STAGES))
+        self.add_nodes([f"gpu-node-{i}" for i in range(nodes)])
+        return self
+
+    def component_logs(self, lines: int = 15) -> str:
+        """The tail of each control-plane component's log: why a start failed."""
+        logs = self.workdir / "clusters" / self.name / "logs"
+        out = []
+        for log in sorted(logs.glob("*.log")) if logs.is_dir() else []:
+            out.append(f"--- {log.name}\n{processes.tail(log, lines)}")
+        return "\n".join(out) or f"(no component logs under {logs})"
+
+    def _create_control_plane(self) -> None:
         self.kwokctl(
             "create", "cluster", "--runtime", "binary",
             "--kube-apiserver-binary", str(binaries.binary("kube-apiserver")),
@@ -80,9 +108,6 @@ class KwokCluster:
             "--kubeconfig", str(self.workdir / "unused-kubeconfig"),
             "--wait", "120s", "--timeout", "240s",
         )
-        self.kubectl("apply", "-f", str(STAGES))
-        self.add_nodes([f"gpu-node-{i}" for i in range(nodes)])
-        return self
 
     def add_nodes(self, names: list[str], **shape) -> None:
         docs = "\n---\n".join(yaml.safe_dump(gpu_node(n, **shape)) for n in names)
