@@ -57,6 +57,8 @@ class ArtifactStore(Protocol):
     def put_file(self, key: str, path: str | os.PathLike) -> None: ...
     def get_bytes(self, key: str) -> bytes: ...
     def get_file(self, key: str, path: str | os.PathLike) -> None: ...
+    def get_range(self, key: str, offset: int, length: int) -> bytes: ...
+    def size(self, key: str) -> int: ...
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str = "") -> Iterator[str]: ...
     def delete(self, key: str) -> None: ...
@@ -132,6 +134,21 @@ class LocalStore:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, path)
 
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        """Up to `length` bytes from `offset`: lets readers stream a large object (parquet)."""
+        try:
+            with open(self._path(key), "rb") as f:
+                f.seek(offset)
+                return f.read(length)
+        except (FileNotFoundError, IsADirectoryError):
+            raise ObjectNotFound(self.location(key)) from None
+
+    def size(self, key: str) -> int:
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectNotFound(self.location(key))
+        return path.stat().st_size
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
@@ -176,7 +193,7 @@ class S3Store:
 
     def _retry(self, what: str, call: Callable[[], T]) -> T:
         """Run `call`, retrying transient failures (connection refused, 5xx) with backoff."""
-        from minio.error import S3Error, ServerError
+        from minio.error import InvalidResponseError, S3Error, ServerError
         from urllib3.exceptions import HTTPError as Urllib3Error
 
         deadline = time.monotonic() + self.retry_seconds
@@ -184,8 +201,14 @@ class S3Store:
         while True:
             try:
                 return call()
-            except S3Error:
-                raise  # the server answered with a definite error (NoSuchKey, AccessDenied)
+            except (S3Error, InvalidResponseError) as exc:
+                if not _is_transient(exc):
+                    raise  # the server answered with a definite error (NoSuchKey, AccessDenied)
+                if time.monotonic() + delay > deadline:
+                    raise StoreError(f"{what}: store unavailable for {self.retry_seconds:.0f}s: {exc}") from exc
+                log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
             except (ServerError, Urllib3Error, ConnectionError, TimeoutError) as exc:
                 if time.monotonic() + delay > deadline:
                     raise StoreError(f"{what}: store unreachable for {self.retry_seconds:.0f}s: {exc}") from exc
@@ -219,6 +242,26 @@ class S3Store:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._not_found_as(key, lambda: self._retry(
             f"get {self.location(key)}", lambda: self.client.fget_object(self.bucket, self._key(key), str(path))))
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        """Up to `length` bytes from `offset` (a ranged GET, retried like every call)."""
+        if length <= 0:
+            return b""
+
+        def get() -> bytes:
+            resp = self.client.get_object(self.bucket, self._key(key), offset=offset, length=length)
+            try:
+                return resp.read()
+            finally:
+                resp.close()
+                resp.release_conn()
+
+        return self._not_found_as(key, lambda: self._retry(f"get {self.location(key)}", get))
+
+    def size(self, key: str) -> int:
+        stat = self._not_found_as(key, lambda: self._retry(
+            f"stat {self.location(key)}", lambda: self.client.stat_object(self.bucket, self._key(key))))
+        return int(stat.size)
 
     def _not_found_as(self, key: str, call: Callable[[], T]) -> T:
         from minio.error import S3Error
@@ -254,6 +297,17 @@ class S3Store:
 
     def child(self, prefix: str) -> "S3Store":
         return S3Store(self.client, self.bucket, join(self.prefix, prefix), self.retry_seconds)
+
+
+# Answers a restarting or overloaded server gives; they mean "try again", not "no".
+_TRANSIENT_CODES = {"XMinioServerNotInitialized", "ServiceUnavailable", "SlowDown", "InternalError",
+                    "RequestTimeout", "XMinioReadQuorum", "XMinioWriteQuorum"}
+
+
+def _is_transient(exc: Exception) -> bool:
+    """A 5xx or a known try-again code: MinIO answers 503 with XML while it starts up."""
+    status = getattr(getattr(exc, "response", None), "status", None) or getattr(exc, "_code", None)
+    return getattr(exc, "code", None) in _TRANSIENT_CODES or (isinstance(status, int) and status >= 500)
 
 
 def s3_client_from_env(endpoint: str | None = None) -> Any:

@@ -1,0 +1,90 @@
+"""The convert stage's configuration: one pydantic model for the CLI, the config file and the pod.
+
+The operator runs convert as an Indexed Job whose pods get the same JSON in
+`THYME_STAGE_CONFIG` and tell themselves apart by `JOB_COMPLETION_INDEX`, which is why
+`shard` may come from the environment. Locally, `thyme convert SOURCE DEST` builds the
+same model from arguments.
+
+When the split manifests are written (the merge): a shard that has committed its own
+done markers looks for all `num_shards` markers of each split; when they are all there,
+it writes the split's manifest, and once every split has one, `data/manifest.json`.
+The last pod to finish therefore merges; two pods finishing together write identical
+bytes (the manifests hold no timestamps), and puts are atomic. `merge: true` merges
+without converting anything, for a retry after a merge step failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ENV_CONFIG = "THYME_STAGE_CONFIG"
+ENV_JOB_INDEX = "JOB_COMPLETION_INDEX"
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable; the message names the field and what to do."""
+
+
+class ConvertConfig(BaseModel):
+    """What `thyme convert` does."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(description="The dump: a local directory or s3://bucket/prefix holding data/*.parquet.")
+    run_root: str = Field(description="The run root URI the outputs go under (a path, file:// or s3://).")
+    splits: list[str] | None = Field(None, description="Splits to convert; all splits found in the dump when unset or empty.")
+    shard: int | None = Field(None, ge=0, description="Convert only this shard; all shards in turn when unset.")
+    num_shards: int = Field(1, ge=1, le=10_000, description="How many shards the work is divided into.")
+    workers: int | None = Field(None, ge=1, le=256, description="Decode processes; the CPU count when unset.")
+    merge: bool = Field(False, description="Only write the manifests from existing done markers; convert nothing.")
+    batch_rows: int = Field(4, ge=1, le=1024, description="Rows read from parquet at a time (bounds memory).")
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> "ConvertConfig":
+        if self.shard is not None and self.shard >= self.num_shards:
+            raise ValueError(f"shard {self.shard} must be below num_shards {self.num_shards} (shards count from 0)")
+        if self.splits == []:  # the operator sends [] when the ThymeRun names no splits
+            self.splits = None
+        return self
+
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+def load_config(path: str | None, overrides: dict[str, Any], environ: dict[str, str] | None = None) -> ConvertConfig:
+    """Merge the file (or THYME_STAGE_CONFIG), then command-line overrides, then the pod's index."""
+    environ = dict(os.environ) if environ is None else environ
+    data: dict[str, Any] = {}
+    if path:
+        data.update(_read_file(path))
+    elif environ.get(ENV_CONFIG):
+        try:
+            data.update(json.loads(environ[ENV_CONFIG]))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{ENV_CONFIG} is not valid JSON: {exc}") from None
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    if data.get("shard") is None and environ.get(ENV_JOB_INDEX, "").isdigit() and int(data.get("num_shards", 1)) > 1:
+        data["shard"] = int(environ[ENV_JOB_INDEX])
+    try:
+        return ConvertConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"convert config is invalid: {problems}") from None
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    text = Path(path).read_text()
+    if path.endswith((".yaml", ".yml")):
+        import yaml
+
+        loaded = yaml.safe_load(text)
+    else:
+        loaded = json.loads(text)
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of config fields, got {type(loaded).__name__}")
+    return loaded
