@@ -1,0 +1,54 @@
+"""`thyme operator` (run the kopf operator) and `thyme crd` (print or write the CRD)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    op = subparsers.add_parser("operator", help="run the ThymeRun operator against the current cluster",
+                               description="Run the ThymeRun operator (kopf). Run one replica: kopf has no "
+                                           "leader election, and this runs standalone (no peering).")
+    op.add_argument("--namespace", "-n", action="append", default=[],
+                    help="watch only this namespace (repeatable); default: all namespaces")
+    op.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: off)")
+    op.add_argument("--liveness", default=None, help="kopf liveness endpoint, e.g. http://0.0.0.0:8081/healthz")
+    op.add_argument("--verbose", action="store_true", help="debug logging")
+    op.set_defaults(func=run_operator)
+
+    crd = subparsers.add_parser("crd", help="print the generated ThymeRun CRD, or write it with --write",
+                                description="The CRD is generated from the pydantic models in thyme_operator.api.")
+    crd.add_argument("--write", nargs="?", const="", default=None, metavar="PATH",
+                     help="write to PATH (default: charts/thyme/crds/thymeruns.yaml) instead of printing")
+    crd.set_defaults(func=crd_command)
+
+
+def crd_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from thyme_operator import crd
+
+    if args.write is None:
+        sys.stdout.write(crd.render())
+    else:
+        print(crd.write(Path(args.write)) if args.write else crd.write())
+    return 0
+
+
+def run_operator(args: argparse.Namespace) -> int:
+    import logging
+
+    import kopf
+
+    from thyme_operator import handlers, metrics  # noqa: F401  (registers the handlers)
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
+    kopf.run(standalone=True, clusterwide=not args.namespace, namespaces=args.namespace,
+             liveness_endpoint=args.liveness)
+    return 0

@@ -1,0 +1,158 @@
+"""kopf handlers: decorators and wiring only; decisions are in planner.py.
+
+Every trigger (create, update, resume after a restart, a periodic resync, a child Job
+changing state) runs the same reconcile: parse the body, read the run's children from kopf indexes,
+ask the planner, apply its plan through kube.py. kopf fills the indexes before any
+handler runs, so after a restart `resume` sees every child that exists and the
+planner re-derives the run's state from them instead of redoing work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+import kopf
+
+from thyme_operator import api, kube, metrics, names, planner
+
+RUNS = (api.GROUP, api.VERSION, api.PLURAL)
+OWNED = {names.LABEL_RUN: kopf.PRESENT}
+RESYNC_SECONDS = 10.0
+"""How often every run is reconciled even without an event: a safety net for missed
+events. Child Job events and the planner's requeue (backoff expiry) drive the pipeline.
+This is one operator-wide loop, not a kopf timer: per-object timers make kopf put a
+finalizer on every run, which costs a round trip before the first child is created
+and blocks deletion while the operator is down."""
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.finalizer = f"{api.GROUP}/finalizer"
+    settings.scanning.disabled = True          # no namespace/CRD listing: less RBAC
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    settings.execution.max_workers = 16
+    memo.kube = memo.get("kube") or kube.Client.from_environment()
+    memo.locks = {}
+    memo.phases = {}
+    memo.requeues = {}
+    memo.job_states = {}
+
+
+# --- indexes of children, keyed by (namespace, run)
+@kopf.index("batch", "v1", "jobs", labels=OWNED)
+async def job_children(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, labels[names.LABEL_RUN]): kube.observe(body)}
+
+
+@kopf.index("v1", "services", labels=OWNED)
+async def service_children(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, labels[names.LABEL_RUN]): kube.observe(body)}
+
+
+@kopf.index("apps", "v1", "deployments", labels=OWNED)
+async def deployment_children(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, labels[names.LABEL_RUN]): kube.observe(body)}
+
+
+@kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=OWNED)
+async def policy_children(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, labels[names.LABEL_RUN]): kube.observe(body)}
+
+
+@kopf.index(*RUNS)
+async def thymeruns(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, name): body}
+
+
+# --- triggers
+@kopf.on.create(*RUNS, backoff=2.0)
+@kopf.on.update(*RUNS, field="spec", backoff=2.0)
+@kopf.on.resume(*RUNS, backoff=2.0)
+async def run_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    await reconcile(body, memo, kwargs)
+
+
+@kopf.on.startup()
+async def start_resync(memo: kopf.Memo, **_: Any) -> None:
+    memo.resync = asyncio.create_task(_resync_forever(memo))
+
+
+@kopf.on.cleanup()
+async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
+    memo.resync.cancel()
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=OWNED)
+async def child_job_changed(type: str, body: kopf.Body, namespace: str, name: str, labels: kopf.Labels,
+                            memo: kopf.Memo, thymeruns: kopf.Index, **kwargs: Any) -> None:
+    # Most Job events are counters moving (active, ready); only a new state matters.
+    seen = kube.observe(body)
+    if type != "DELETED" and memo.job_states.get((namespace, name)) == seen:
+        return
+    memo.job_states[(namespace, name)] = seen
+    if type == "DELETED":
+        memo.job_states.pop((namespace, name), None)
+    for run in thymeruns.get((namespace, labels[names.LABEL_RUN]), ()):
+        await reconcile(run, memo, {"thymeruns": thymeruns, **kwargs})
+
+
+@kopf.on.delete(*RUNS, optional=True)
+async def run_deleted(namespace: str, name: str, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    memo.phases.pop((namespace, name), None)
+    memo.locks.pop((namespace, name), None)
+    metrics.record_phases(memo.phases)
+    logger.info("children go with the run (ownerReferences); artifacts stay in the store")
+
+
+async def reconcile(body: kopf.Body, memo: kopf.Memo, indexes: dict[str, Any]) -> None:
+    """Plan and apply for one run, one pass at a time per run."""
+    if body.get("metadata", {}).get("deletionTimestamp"):
+        return
+    key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    memo.indexes = indexes
+    async with memo.locks.setdefault(key, asyncio.Lock()):
+        started = time.monotonic()
+        run = kube.run_view(body)
+        observed = kube.children([indexes[n] for n in ("job_children", "service_children",
+                                                        "deployment_children", "policy_children")], *key)
+        plan = planner.plan(run, observed, frozenset(), dt.datetime.now(dt.timezone.utc))
+        await kube.apply(memo.kube, body, plan)
+        if plan.requeue_after is not None:
+            _requeue(key, plan.requeue_after, memo, indexes)
+        memo.phases[key] = plan.status.get("phase", "Pending")
+        metrics.record_phases(memo.phases)
+        metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+
+
+def _requeue(key: tuple[str, str], delay: float, memo: kopf.Memo, indexes: dict[str, Any]) -> None:
+    """Reconcile again after `delay` (a backoff expiring), with the run's newest body."""
+    pending = memo.requeues.get(key)
+    if pending is not None and not pending.done():
+        return                                    # one wake-up per run is enough
+
+    async def later() -> None:
+        await asyncio.sleep(delay)
+        memo.requeues.pop(key, None)
+        for body in indexes["thymeruns"].get(key, ()):
+            await reconcile(body, memo, indexes)
+
+    memo.requeues[key] = asyncio.create_task(later())   # the dict keeps the task alive
+
+
+async def _resync_forever(memo: kopf.Memo) -> None:
+    while True:
+        await asyncio.sleep(RESYNC_SECONDS)
+        indexes = memo.get("indexes")
+        if not indexes:
+            continue
+        for key in list(indexes["thymeruns"]):
+            for body in indexes["thymeruns"].get(key, ()):
+                try:
+                    await reconcile(body, memo, indexes)
+                except Exception:       # one broken run must not stop the others' resync
+                    logging.getLogger(__name__).exception("resync of %s/%s failed", *key)

@@ -1,0 +1,192 @@
+"""The only module that talks to the Kubernetes API.
+
+It reads objects into the planner's plain types (`observe`, `run_view`) and writes a
+plan back (`apply`): create children in order, delete what the plan drops, patch the
+status once, post events. Creation is idempotent by construction: names are
+deterministic, so 409 AlreadyExists means an earlier pass (or an earlier operator
+process) already did it. The synchronous official client runs in worker threads so
+the kopf event loop never blocks; one client is built at startup and handed around
+through kopf's memo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import kopf
+import kubernetes
+from kubernetes.client.rest import ApiException
+
+from thyme_operator import api, metrics, names, planner
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "thyme-operator/0.1"
+
+
+@dataclass
+class Client:
+    """One ApiClient with a connection pool wide enough for kopf's concurrent workers."""
+
+    api_client: kubernetes.client.ApiClient
+    # Own threads for blocking calls: asyncio's default pool has cpu+4 threads, which
+    # serialises creates when hundreds of runs start at once.
+    executor: concurrent.futures.ThreadPoolExecutor = field(
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="thyme-kube"))
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(fn, *args))
+
+    @classmethod
+    def from_environment(cls, pool_size: int = 32) -> "Client":
+        configuration = kubernetes.client.Configuration()
+        try:
+            kubernetes.config.load_incluster_config(client_configuration=configuration)
+        except kubernetes.config.ConfigException:
+            kubernetes.config.load_kube_config(client_configuration=configuration)
+        configuration.connection_pool_maxsize = pool_size
+        client = kubernetes.client.ApiClient(configuration)
+        client.user_agent = USER_AGENT      # tells our requests apart in audit logs
+        return cls(client)
+
+    @property
+    def batch(self) -> kubernetes.client.BatchV1Api:
+        return kubernetes.client.BatchV1Api(self.api_client)
+
+    @property
+    def core(self) -> kubernetes.client.CoreV1Api:
+        return kubernetes.client.CoreV1Api(self.api_client)
+
+    @property
+    def apps(self) -> kubernetes.client.AppsV1Api:
+        return kubernetes.client.AppsV1Api(self.api_client)
+
+    @property
+    def networking(self) -> kubernetes.client.NetworkingV1Api:
+        return kubernetes.client.NetworkingV1Api(self.api_client)
+
+    @property
+    def custom(self) -> kubernetes.client.CustomObjectsApi:
+        return kubernetes.client.CustomObjectsApi(self.api_client)
+
+    def _creator(self, kind: str) -> Callable[..., Any]:
+        return {"Job": self.batch.create_namespaced_job, "Service": self.core.create_namespaced_service,
+                "Deployment": self.apps.create_namespaced_deployment,
+                "NetworkPolicy": self.networking.create_namespaced_network_policy}[kind]
+
+    def _deleter(self, kind: str) -> Callable[..., Any]:
+        return {"Job": self.batch.delete_namespaced_job, "Service": self.core.delete_namespaced_service,
+                "Deployment": self.apps.delete_namespaced_deployment,
+                "NetworkPolicy": self.networking.delete_namespaced_network_policy}[kind]
+
+    def create(self, manifest: dict[str, Any]) -> bool:
+        """Create a child; False when it already exists."""
+        kind, namespace = manifest["kind"], manifest["metadata"]["namespace"]
+        metrics.API_REQUESTS.labels(verb="create", kind=kind).inc()
+        try:
+            # The response is not needed: skip turning it into client models (CPU-heavy).
+            _drain(self._creator(kind)(namespace, manifest, _preload_content=False))
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            metrics.CHILD_CREATE_ERRORS.labels(kind=kind).inc()
+            raise
+        return True
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        """Delete a child and, in the background, what it owns (a Job's pods)."""
+        metrics.API_REQUESTS.labels(verb="delete", kind=kind).inc()
+        body = kubernetes.client.V1DeleteOptions(propagation_policy="Background")
+        try:
+            _drain(self._deleter(kind)(name, namespace, body=body, _preload_content=False))
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        metrics.API_REQUESTS.labels(verb="patch", kind=api.KIND).inc()
+        _drain(self.custom.patch_namespaced_custom_object_status(
+            api.GROUP, api.VERSION, namespace, api.PLURAL, name, {"status": status}, _preload_content=False))
+
+
+def _drain(response: Any) -> None:
+    """Read a raw response to its end so its connection goes back to the pool."""
+    response.read()
+    response.release_conn()
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def observe(body: Mapping[str, Any]) -> planner.ObservedChild:
+    """A child object as the planner sees it."""
+    meta = body.get("metadata", {})
+    labels = meta.get("labels") or {}
+    kind = body.get("kind") or ""
+    attempt = labels.get(names.LABEL_ATTEMPT)
+    state: planner.JobState | None = None
+    finished_at, message = None, ""
+    if kind == "Job":
+        state = "Active"
+        for cond in (body.get("status") or {}).get("conditions") or []:
+            if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
+                state = "Succeeded" if cond["type"] == "Complete" else "Failed"
+                finished_at = cond.get("lastTransitionTime")
+                message = " ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
+    return planner.ObservedChild(
+        kind=kind, name=meta.get("name", ""), stage=labels.get(names.LABEL_STAGE),
+        attempt=int(attempt) if attempt and attempt.isdigit() else None, state=state,
+        finished_at=finished_at, message=message, deleting=bool(meta.get("deletionTimestamp")))
+
+
+def run_view(body: Mapping[str, Any]) -> planner.RunView:
+    """Parse a ThymeRun body; the API server already validated it against the schema."""
+    meta = body["metadata"]
+    spec = api.ThymeRunSpec.model_validate(dict(body.get("spec") or {}))
+    status = api.ThymeRunStatus.model_validate(_known_status(body.get("status") or {}))
+    return planner.RunView(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"],
+                           generation=int(meta.get("generation") or 0), spec=spec, status=status)
+
+
+def _known_status(status: Mapping[str, Any]) -> dict[str, Any]:
+    """Only our own fields: kopf or a newer operator may have left others."""
+    fields = set(api.ThymeRunStatus.model_fields) | {f.alias for f in api.ThymeRunStatus.model_fields.values() if f.alias}
+    return {k: v for k, v in status.items() if k in fields}
+
+
+def children(indexes: list[Mapping[Any, Any]], namespace: str, run: str) -> list[planner.ObservedChild]:
+    """The run's children from kopf indexes keyed by (namespace, run)."""
+    out: list[planner.ObservedChild] = []
+    for index in indexes:
+        out.extend(index.get((namespace, run), ()))
+    return out
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+async def apply(client: Client, body: Mapping[str, Any], plan: planner.Plan) -> None:
+    """Write a plan: creates in order, then deletes, then one status patch, then events."""
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    for manifest in plan.create:
+        created = await client.call(client.create, manifest)
+        if created:
+            log.info("created %s %s/%s", manifest["kind"], namespace, manifest["metadata"]["name"])
+    for kind, child in plan.delete:
+        await client.call(client.delete, kind, namespace, child)
+        log.info("deleted %s %s/%s", kind, namespace, child)
+    current = body.get("status") or {}
+    if any(current.get(k) != v for k, v in plan.status.items()):
+        try:
+            await client.call(client.patch_status, namespace, name, plan.status)
+        except ApiException as exc:
+            if exc.status != 404:       # deleted meanwhile: nothing left to report on
+                raise
+    for event in plan.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])

@@ -1,0 +1,251 @@
+"""The planner: (spec, observed children, committed manifests, now) -> a plan.
+
+Every decision of the pipeline lives here and nowhere else: stage order, when a stage
+counts as done, retries and their backoff, suspend and resume, the run's phase and
+conditions. It is a pure function, so a table of cases tests all of it
+(tests/unit/thyme_operator/test_planner.py), and so a restarted operator, given what
+exists, decides exactly what the old one would have.
+
+State is derived from the children first and from the previous status second: Job
+names are deterministic (`<run>-<stage>-<attempt>`), so the newest attempt and its
+outcome can be read off the cluster, and a stale status (our own patch not yet seen
+through the watch) can at worst ask to create a child that exists, which the API
+server refuses with 409.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from thyme_operator import api, conditions, stage_configs
+from thyme_operator.builders import meta, stages
+
+JobState = Literal["Active", "Succeeded", "Failed"]
+
+
+@dataclass(frozen=True)
+class ObservedChild:
+    """What the planner needs to know about one existing child."""
+
+    kind: str
+    name: str
+    stage: str | None = None
+    attempt: int | None = None
+    state: JobState | None = None       # Jobs only
+    finished_at: str | None = None      # Jobs only: when Complete/Failed became True
+    message: str = ""
+    deleting: bool = False
+
+
+@dataclass(frozen=True)
+class RunView:
+    """The parts of a ThymeRun object the planner reads."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    spec: api.ThymeRunSpec
+    status: api.ThymeRunStatus
+
+
+@dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass
+class Plan:
+    """What to do now: children to create (in order) and delete, the new status, the
+    events to post, and when to look again even if nothing changes."""
+
+    create: list[dict[str, Any]] = field(default_factory=list)
+    delete: list[tuple[str, str]] = field(default_factory=list)      # (kind, name)
+    status: dict[str, Any] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    requeue_after: float | None = None
+
+
+def timestamp(now: dt.datetime) -> str:
+    return now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def backoff_seconds(policy: api.RetryPolicy, failed_attempt: int) -> float:
+    """Delay after attempt n failed: backoffSeconds * 2^(n-1), capped."""
+    return float(min(policy.backoff_seconds * 2 ** (failed_attempt - 1), policy.max_backoff_seconds))
+
+
+def plan(run: RunView, observed: list[ObservedChild], manifests: frozenset[str], now: dt.datetime) -> Plan:
+    spec, prev = run.spec, run.status
+    owner = meta.Owner(run.name, run.namespace, run.uid)
+    stamp = timestamp(now)
+    out = Plan()
+    present = {(c.kind, c.name) for c in observed}
+    order = spec.stage_names()
+    new_stages: dict[str, api.StageStatus] = {}
+    phase: api.Phase = "Succeeded"
+    current: str | None = None
+    failure_message = ""
+
+    def create_missing(stage: str, attempt: int) -> None:
+        for child in stages.workloads(spec, owner, stage, attempt):
+            if (child["kind"], child["metadata"]["name"]) not in present:
+                out.create.append(child)
+
+    def delete_servers(stage: str) -> None:
+        """Drop a stage's non-Job children (Services, servers, policies)."""
+        for c in observed:
+            if c.stage == stage and c.kind != "Job" and not c.deleting:
+                out.delete.append((c.kind, c.name))
+
+    for stage in order:
+        old = getattr(prev.stages, stage) or api.StageStatus()
+        st = old.model_copy()
+        jobs = {c.attempt: c for c in observed if c.kind == "Job" and c.stage == stage and c.attempt}
+        attempt = max([*jobs, old.attempts])
+        job = jobs.get(attempt)
+        policy = spec.retries(stage)
+        new_stages[stage] = st
+
+        if old.state == "Succeeded" or stage in manifests or (job is not None and job.state == "Succeeded"):
+            if old.state != "Succeeded":
+                found = stage in manifests and not (job is not None and job.state == "Succeeded")
+                st.message = "manifest already in the store; skipped" if found else f"attempt {attempt} succeeded"
+                st.completion_time = (job.finished_at if job is not None and job.finished_at else stamp)
+                st.start_time = st.start_time or st.completion_time
+                out.events.append(Event("Normal", conditions.REASON_MANIFEST_FOUND if found else conditions.REASON_STAGE_SUCCEEDED,
+                                        f"stage {stage}: {st.message}"))
+            st.state = "Succeeded"
+            st.artifact = stage_configs.artifact(spec, run.namespace, run.name, stage)
+            delete_servers(stage)
+            continue
+
+        current = stage
+        if old.state == "Failed":
+            phase, failure_message = "Failed", st.message or f"stage {stage} failed"
+            delete_servers(stage)
+            break
+
+        if spec.suspend:
+            phase = "Suspended"
+            if job is not None and job.state == "Active" and not job.deleting:
+                out.delete.append(("Job", job.name))
+            delete_servers(stage)
+            if old.state != "Suspended":
+                st.message = f"suspended by spec.suspend (attempt {attempt} will resume)" if attempt else "suspended before start"
+                out.events.append(Event("Normal", conditions.REASON_SUSPENDED, f"stage {stage}: {st.message}"))
+            st.state = "Suspended"
+            break
+
+        phase = "Running"
+        if job is not None and job.deleting:
+            out.requeue_after = 1.0          # the old object must go before its name is reused
+            break
+        if job is None:
+            attempt = attempt or 1
+            create_missing(stage, attempt)
+            if old.state != "Running" or old.attempts != attempt:
+                verb = "resumed" if old.state == "Suspended" else "started"
+                out.events.append(Event("Normal", conditions.REASON_STAGE_RUNNING, f"stage {stage}: attempt {attempt} {verb}"))
+            st.state, st.attempts = "Running", attempt
+            st.start_time = st.start_time or stamp
+            st.message = f"attempt {attempt} running"
+            break
+
+        if job.state == "Failed":
+            reason = job.message or "Job failed"
+            if attempt - 1 < policy.limit:
+                failed_at = parse_time(job.finished_at) if job.finished_at else now
+                due = failed_at + dt.timedelta(seconds=backoff_seconds(policy, attempt))
+                if now >= due:
+                    create_missing(stage, attempt + 1)
+                    out.events.append(Event("Warning", "StageRetrying",
+                                            f"stage {stage}: attempt {attempt} failed ({reason}); starting attempt {attempt + 1}"))
+                    st.state, st.attempts = "Running", attempt + 1
+                    st.message = f"attempt {attempt + 1} running after: {reason}"
+                else:
+                    if old.state != "BackingOff":
+                        out.events.append(Event("Warning", conditions.REASON_BACKING_OFF,
+                                                f"stage {stage}: attempt {attempt} failed ({reason}); retry at {timestamp(due)}"))
+                    st.state, st.attempts = "BackingOff", attempt
+                    st.message = f"attempt {attempt} failed: {reason}; retry {attempt} of {policy.limit} at {timestamp(due)}"
+                    out.requeue_after = max((due - now).total_seconds(), 0.1)
+                break
+            st.state, st.attempts, st.completion_time = "Failed", attempt, stamp
+            st.message = f"stage {stage} failed after {attempt} attempt(s), retry limit {policy.limit}: {reason}"
+            out.events.append(Event("Warning", conditions.REASON_STAGE_FAILED, st.message))
+            phase, failure_message = "Failed", st.message
+            delete_servers(stage)
+            break
+
+        # Active (or held suspended by Kueue): make sure every child of the attempt exists.
+        create_missing(stage, attempt)
+        st.state, st.attempts = "Running", attempt
+        st.start_time = st.start_time or stamp
+        st.message = f"attempt {attempt} running"
+        break
+
+    out.status = _status(run, order, new_stages, phase, current, failure_message, stamp, out)
+    return out
+
+
+def _status(run: RunView, order: list[str], new_stages: dict[str, api.StageStatus], phase: str,
+            current: str | None, failure_message: str, stamp: str, out: Plan) -> dict[str, Any]:
+    prev = run.status
+    done = sum(1 for s in new_stages.values() if s.state == "Succeeded")
+    gen = run.generation
+    conds = [c.model_dump(by_alias=True, exclude_none=True) for c in prev.conditions]
+
+    def cond(type_: str, ok: bool, reason: str, message: str) -> None:
+        nonlocal conds
+        conds = conditions.set_condition(conds, type_, "True" if ok else "False", reason, message, gen, stamp)
+
+    running_reason = conditions.REASON_STAGE_RUNNING
+    if current and new_stages.get(current) and new_stages[current].state == "BackingOff":
+        running_reason = conditions.REASON_BACKING_OFF
+    current_msg = (new_stages[current].message or "") if current in new_stages else ""
+    cond(conditions.READY, phase == "Succeeded",
+         conditions.REASON_RUN_SUCCEEDED if phase == "Succeeded" else (conditions.REASON_STAGE_FAILED if phase == "Failed" else conditions.REASON_PENDING),
+         "all stages succeeded" if phase == "Succeeded" else f"{done}/{len(order)} stages done")
+    cond(conditions.PROGRESSING, phase == "Running",
+         running_reason if phase == "Running" else phase,
+         f"stage {current}: {current_msg}" if phase == "Running" else f"run is {phase}")
+    cond(conditions.FAILED, phase == "Failed",
+         conditions.REASON_STAGE_FAILED if phase == "Failed" else conditions.REASON_NOT_FAILED,
+         failure_message if phase == "Failed" else "")
+    previous = conditions.get(conds, conditions.SUSPENDED) or {}
+    # "Resumed" stays the reason until the next suspend: it tells the run was paused once.
+    was_suspended = previous.get("status") == "True" or previous.get("reason") == conditions.REASON_RESUMED
+    cond(conditions.SUSPENDED, phase == "Suspended",
+         conditions.REASON_SUSPENDED if phase == "Suspended" else (conditions.REASON_RESUMED if was_suspended else conditions.REASON_NOT_SUSPENDED),
+         "spec.suspend is true" if phase == "Suspended" else "")
+    for stage in order:
+        st = new_stages.get(stage)
+        state = st.state if st else "Pending"
+        cond(conditions.stage_type(stage), state == "Succeeded",
+             conditions.REASON_STAGE_SUCCEEDED if state == "Succeeded" else state,
+             (st.message or "") if st else "not started")
+
+    if prev.phase != phase and phase in ("Succeeded", "Failed"):
+        out.events.append(Event("Normal" if phase == "Succeeded" else "Warning",
+                                conditions.REASON_RUN_SUCCEEDED if phase == "Succeeded" else conditions.REASON_STAGE_FAILED,
+                                "all stages succeeded" if phase == "Succeeded" else failure_message))
+    if prev.phase == "Suspended" and phase == "Running":
+        out.events.append(Event("Normal", conditions.REASON_RESUMED, f"resumed at stage {current}"))
+    terminal = phase in ("Succeeded", "Failed")
+    status = api.ThymeRunStatus(
+        phase=phase, current_stage=current, progress=f"{done}/{len(order)}", observed_generation=gen,
+        start_time=prev.start_time or stamp,
+        completion_time=(prev.completion_time or stamp) if terminal else None,
+        conditions=[api.Condition.model_validate(c) for c in conds],
+        stages=api.StagesStatus(**{s: new_stages[s] for s in new_stages}),
+    )
+    return status.model_dump(by_alias=True, exclude_none=True, mode="json")

@@ -1,0 +1,99 @@
+"""The pure mapping from a ThymeRun spec to each stage program's config.
+
+The contract with the stage programs (docs/contracts.md, "Stage programs"): snake_case
+fields as their `config.py` defines them, handed over as JSON in `THYME_STAGE_CONFIG`.
+Both executors call this module, the operator for pods and `thyme run` for local
+processes, so a run is configured the same way wherever it runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from thyme_operator import api, names
+
+SANDBOX_PORT = 8080
+JUDGE_PORT = 8000
+ROLLOUT_PORT = 8000
+
+
+def run_root(spec: api.ThymeRunSpec, namespace: str, run: str) -> str:
+    """s3://<bucket>/<prefix>/runs/<namespace>/<run>: every artifact of the run is under it."""
+    prefix = spec.storage.prefix.strip("/")
+    parts = [spec.storage.bucket, *([prefix] if prefix else []), "runs", namespace, run]
+    return "s3://" + "/".join(parts)
+
+
+def artifact(spec: api.ThymeRunSpec, namespace: str, run: str, stage: str) -> str:
+    """Where a stage's output lives (the status reports it)."""
+    root = run_root(spec, namespace, run)
+    return {"convert": f"{root}/data", "sft": f"{root}/sft/final", "rl": f"{root}/rl/final"}[stage]
+
+
+def manifest_key(stage: str) -> str:
+    """The stage's commit point, relative to the run root."""
+    return {"convert": "data/manifest.json", "sft": "sft/manifest.json", "rl": "rl/manifest.json"}[stage]
+
+
+def service_url(run: str, namespace: str, part: str, port: int) -> str:
+    return f"http://{names.rl_part(run, part)}.{namespace}.svc:{port}"
+
+
+def convert_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
+    stage = spec.stages.convert
+    assert stage is not None
+    return {"source": spec.dataset.source, "run_root": run_root(spec, namespace, run),
+            "splits": list(spec.dataset.splits), "num_shards": stage.shards, "workers": stage.workers}
+
+
+def sft_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
+    stage = spec.stages.sft
+    assert stage is not None
+    return {
+        "run_root": run_root(spec, namespace, run),
+        "model": spec.model.base,
+        "phases": [{"splits": list(p.splits), "learning_rate": p.learning_rate, "epochs": p.epochs} for p in stage.phases],
+        "max_length": stage.max_length,
+        "max_pixels": stage.max_pixels,
+        "per_device_batch_size": stage.per_device_batch_size,
+        "gradient_accumulation_steps": stage.gradient_accumulation_steps,
+        "save_steps": stage.save_steps,
+        "freeze_vision": stage.freeze_vision,
+        "deepspeed": None if stage.deepspeed == "none" else stage.deepspeed,
+        "gradient_checkpointing": stage.gradient_checkpointing,
+        "train_rounds": stage.train_rounds,
+        "seed": stage.seed,
+    }
+
+
+def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
+    """RL starts from SFT's final model when the run has an SFT stage, else from the base."""
+    stage = spec.stages.rl
+    assert stage is not None
+    root = run_root(spec, namespace, run)
+    judge_endpoint = stage.judge.endpoint or service_url(run, namespace, "judge", JUDGE_PORT) + "/v1"
+    return {
+        "run_root": root,
+        "model": artifact(spec, namespace, run, "sft") if spec.stages.sft is not None else spec.model.base,
+        "splits": list(stage.splits),
+        "num_generations": stage.num_generations,
+        "max_rounds": stage.max_rounds,
+        "text_temperature": stage.text_temperature,
+        "code_temperature": stage.code_temperature,
+        "rewards": {"format": stage.rewards.format, "accuracy": stage.rewards.accuracy,
+                    "consistency": stage.rewards.consistency},
+        "judge": {"endpoint": judge_endpoint, "model": stage.judge.model_name,
+                  "timeout_seconds": stage.judge.timeout_seconds},
+        "sandbox_url": service_url(run, namespace, "sandbox", SANDBOX_PORT),
+        "learning_rate": stage.learning_rate,
+        "kl_beta": stage.kl_beta,
+        "clip_epsilon": stage.clip_epsilon,
+        "steps": stage.steps,
+        "batch_size": stage.batch_size,
+        "max_new_tokens": stage.max_new_tokens,
+        "save_steps": stage.save_steps,
+    }
+
+
+def stage_config(spec: api.ThymeRunSpec, namespace: str, run: str, stage: str) -> dict[str, Any]:
+    return {"convert": convert_config, "sft": sft_config, "rl": rl_config}[stage](spec, namespace, run)

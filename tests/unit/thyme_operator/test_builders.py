@@ -1,0 +1,113 @@
+"""Child manifests: env contract with the stage programs, isolation, scheduling."""
+
+from __future__ import annotations
+
+import json
+
+from thyme_operator import names
+from thyme_operator.builders import meta, stages
+
+from .fixtures import spec
+
+OWNER = meta.Owner("demo", "ml", "uid-1")
+
+
+def _by_kind(children):
+    return {(c["kind"], c["metadata"]["name"]): c for c in children}
+
+
+def _env(container):
+    return {e["name"]: e for e in container["env"]}
+
+
+def test_convert_job_is_indexed_one_pod_per_shard_with_config_and_secret_refs():
+    (job,) = stages.workloads(spec(), OWNER, "convert", 1)
+    assert job["metadata"]["name"] == "demo-convert-1"
+    assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == 4 == job["spec"]["parallelism"]
+    assert job["spec"]["backoffLimit"] == 0 and job["spec"]["suspend"] is False
+    assert job["metadata"]["ownerReferences"][0] | {} == {
+        "apiVersion": "thyme.dev/v1alpha1", "kind": "ThymeRun", "name": "demo", "uid": "uid-1",
+        "controller": True, "blockOwnerDeletion": True}
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["thyme", "convert"]
+    env = _env(container)
+    config = json.loads(env["THYME_STAGE_CONFIG"]["value"])
+    assert config == {"source": "s3://datasets/Thyme-SFT", "run_root": "s3://thyme/thyme/runs/ml/demo",
+                      "splits": ["general", "math"], "num_shards": 4, "workers": 4}
+    assert env["THYME_S3_ENDPOINT"]["value"] == "http://minio.thyme.svc:9000"
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {"name": "s3-creds", "key": "AWS_ACCESS_KEY_ID"}
+    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "AWS_SECRET_ACCESS_KEY"
+    assert "value" not in env["AWS_SECRET_ACCESS_KEY"]
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    assert labels[names.LABEL_RUN] == "demo" and labels[names.LABEL_STAGE] == "convert" and labels[names.LABEL_ATTEMPT] == "1"
+
+
+def test_sft_has_headless_service_and_torchrun_rendezvous_env_and_gpus():
+    children = _by_kind(stages.workloads(spec(scheduling={"nodeSelector": {"pool": "h100"},
+                                                          "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]}),
+                                         OWNER, "sft", 3))
+    svc = children[("Service", "demo-sft")]
+    assert svc["spec"]["clusterIP"] == "None" and svc["spec"]["publishNotReadyAddresses"] is True
+    job = children[("Job", "demo-sft-3")]
+    pod = job["spec"]["template"]["spec"]
+    assert pod["subdomain"] == "demo-sft"
+    assert pod["nodeSelector"] == {"pool": "h100"}
+    assert pod["tolerations"] == [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    container = pod["containers"][0]
+    env = _env(container)
+    assert env["MASTER_ADDR"]["value"] == "demo-sft-3-0.demo-sft"
+    assert env["MASTER_PORT"]["value"] == "29500" and env["NNODES"]["value"] == "2" and env["NPROC_PER_NODE"]["value"] == "8"
+    assert "job-completion-index" in env["NODE_RANK"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert container["resources"]["requests"]["nvidia.com/gpu"] == "8" == container["resources"]["limits"]["nvidia.com/gpu"]
+    assert container["command"][0] == "torchrun" and container["command"][-1] == "sft"
+    assert job["spec"]["completions"] == 2
+    # the selector of the headless Service matches the Job's pods
+    assert svc["spec"]["selector"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_rl_sandbox_is_locked_down_and_denied_egress():
+    children = _by_kind(stages.workloads(spec(), OWNER, "rl", 1))
+    sandbox = children[("Deployment", "demo-rl-sandbox")]["spec"]["template"]["spec"]
+    assert sandbox["runtimeClassName"] == "gvisor"
+    assert sandbox["automountServiceAccountToken"] is False
+    assert sandbox["securityContext"]["runAsNonRoot"] is True
+    assert sandbox["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    csc = sandbox["containers"][0]["securityContext"]
+    assert csc["readOnlyRootFilesystem"] is True and csc["allowPrivilegeEscalation"] is False
+    assert csc["capabilities"]["drop"] == ["ALL"]
+    policy = children[("NetworkPolicy", "demo-rl-sandbox-deny-egress")]["spec"]
+    assert policy["egress"] == [] and "Egress" in policy["policyTypes"]
+    assert policy["podSelector"]["matchLabels"].items() <= children[("Deployment", "demo-rl-sandbox")]["spec"]["template"]["metadata"]["labels"].items()
+    assert ("Deployment", "demo-rl-judge") not in children      # the spec gives an endpoint
+    job = children[("Job", "demo-rl-1")]
+    config = json.loads(_env(job["spec"]["template"]["spec"]["containers"][0])["THYME_STAGE_CONFIG"]["value"])
+    assert config["sandbox_url"] == "http://demo-rl-sandbox.ml.svc:8080"
+    assert config["judge"]["endpoint"] == "http://judge.example:8000/v1"
+    assert config["model"] == "s3://thyme/thyme/runs/ml/demo/sft/final"
+    # supporting objects come before the Job that needs them
+    assert list(children)[-1] == ("Job", "demo-rl-1")
+
+
+def test_rl_serves_a_judge_model_when_asked_for_one_instead_of_an_endpoint():
+    children = _by_kind(stages.workloads(spec(stages__rl__judge={"model": "s3://models/judge-7b"}), OWNER, "rl", 1))
+    judge = children[("Deployment", "demo-rl-judge")]
+    assert "s3://models/judge-7b" in judge["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert ("Service", "demo-rl-judge") in children
+    job = children[("Job", "demo-rl-1")]
+    config = json.loads(_env(job["spec"]["template"]["spec"]["containers"][0])["THYME_STAGE_CONFIG"]["value"])
+    assert config["judge"]["endpoint"] == "http://demo-rl-judge.ml.svc:8000/v1"
+
+
+def test_queue_name_labels_jobs_for_kueue_and_creates_them_suspended_priority_passes_through():
+    (job,) = stages.workloads(spec(scheduling={"queueName": "team-a", "priorityClassName": "high"}), OWNER, "convert", 1)
+    assert job["metadata"]["labels"][names.KUEUE_QUEUE_LABEL] == "team-a"
+    assert job["spec"]["suspend"] is True
+    assert job["spec"]["template"]["spec"]["priorityClassName"] == "high"
+
+
+def test_pod_metadata_is_added_but_cannot_override_thyme_labels():
+    (job,) = stages.workloads(spec(podMetadata={"labels": {"team": "vision", names.LABEL_RUN: "evil"},
+                                                "annotations": {"a": "b"}}), OWNER, "convert", 1)
+    meta_ = job["spec"]["template"]["metadata"]
+    assert meta_["labels"]["team"] == "vision" and meta_["labels"][names.LABEL_RUN] == "demo"
+    assert meta_["annotations"] == {"a": "b"}

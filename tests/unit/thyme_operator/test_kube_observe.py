@@ -1,0 +1,41 @@
+"""Reading children and runs into the planner's types (kube.observe, kube.run_view)."""
+
+from __future__ import annotations
+
+from thyme_operator import kube
+
+from .fixtures import spec_dict
+
+
+def _job(conditions=None, labels=None, deleting=False):
+    meta = {"name": "demo-convert-2", "labels": {"thyme.dev/run": "demo", "thyme.dev/stage": "convert",
+                                                 "thyme.dev/attempt": "2", **(labels or {})}}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"kind": "Job", "metadata": meta, "status": {"conditions": conditions or []}}
+
+
+def test_job_without_terminal_condition_is_active():
+    child = kube.observe(_job([{"type": "SuccessCriteriaMet", "status": "True"}]))
+    assert (child.kind, child.stage, child.attempt, child.state) == ("Job", "convert", 2, "Active")
+
+
+def test_failed_job_carries_time_and_reason():
+    child = kube.observe(_job([{"type": "FailureTarget", "status": "True"},
+                               {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                "message": "Job has reached the specified backoff limit",
+                                "lastTransitionTime": "2026-01-01T00:00:05Z"}]))
+    assert child.state == "Failed" and child.finished_at == "2026-01-01T00:00:05Z"
+    assert child.message.startswith("BackoffLimitExceeded")
+
+
+def test_completed_job_succeeded_and_deleting_is_noticed():
+    child = kube.observe(_job([{"type": "Complete", "status": "True", "lastTransitionTime": "t"}], deleting=True))
+    assert child.state == "Succeeded" and child.deleting
+
+
+def test_run_view_ignores_status_fields_it_does_not_model():
+    body = {"metadata": {"name": "demo", "namespace": "ml", "uid": "u", "generation": 3}, "spec": spec_dict(),
+            "status": {"phase": "Running", "kopf": {"progress": {}}}}
+    view = kube.run_view(body)
+    assert view.generation == 3 and view.status.phase == "Running" and view.spec.stage_names() == ["convert", "sft", "rl"]

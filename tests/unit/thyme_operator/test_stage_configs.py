@@ -1,0 +1,36 @@
+"""The configs the operator hands to stage programs are accepted by those programs."""
+
+from __future__ import annotations
+
+from thyme_jobs.convert.config import ConvertConfig
+from thyme_jobs.rl.config import RLConfig
+from thyme_jobs.sft.config import SFTConfig
+from thyme_operator import stage_configs
+
+from .fixtures import spec
+
+
+def test_run_root_is_bucket_prefix_runs_namespace_name():
+    assert stage_configs.run_root(spec(), "ml", "demo") == "s3://thyme/thyme/runs/ml/demo"
+    assert stage_configs.run_root(spec(storage__prefix=""), "ml", "demo") == "s3://thyme/runs/ml/demo"
+
+
+def test_convert_config_is_valid_for_the_convert_program():
+    ConvertConfig.model_validate(stage_configs.convert_config(spec(), "ml", "demo"))
+
+
+def test_sft_config_is_valid_for_the_sft_program_and_maps_deepspeed_none_to_null():
+    config = stage_configs.sft_config(spec(stages__sft__deepspeed="none"), "ml", "demo")
+    assert config["deepspeed"] is None
+    parsed = SFTConfig.model_validate(config)
+    assert [p.splits for p in parsed.phases] == [["general"], ["math"]]
+
+
+def test_rl_config_is_valid_for_the_rl_program():
+    parsed = RLConfig.model_validate(stage_configs.rl_config(spec(), "ml", "demo"))
+    assert parsed.splits == ["math"] and parsed.steps == 10
+
+
+def test_rl_without_sft_starts_from_the_base_model():
+    config = stage_configs.rl_config(spec(stages__sft=None), "ml", "demo")
+    assert config["model"] == "s3://models/Qwen2.5-VL-7B-Instruct"
