@@ -21,4 +21,4 @@ RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin thyme
 USER 10001
 WORKDIR /home/thyme
 EXPOSE 8080
-ENTRYPOINT ["thyme", "sandbox", "serve", "--host", "0.0.0.0", "--port", "8080"]
+ENTRYPOINT ["thyme", "sandbox", "serve", "--host", "0.0.0.0", "--port", "8080", "--launcher", "process"]

@@ -233,7 +233,9 @@ class RLStage(ApiModel):
     text_temperature: float = Field(1.0, ge=0, le=2, description="sampling temperature outside <code>.")
     code_temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature inside <code>.")
     rewards: Rewards = Field(default_factory=Rewards, json_schema_extra=_default(Rewards), description="reward weights.")
-    judge: JudgeSpec = Field(description="the LLM judge: an endpoint or a model to serve.")
+    judge: JudgeSpec | None = Field(
+        None, description="the LLM judge: an endpoint or a model to serve. Omitted, accuracy is rule-only "
+                          "(answers no rule can decide score 0, consistency is not measured) and rl/manifest.json says so.")
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, json_schema_extra=_default(RolloutSpec), description="rollout servers.")
     sandbox: SandboxSpec = Field(default_factory=SandboxSpec, json_schema_extra=_default(SandboxSpec), description="code sandboxes.")
     learning_rate: float = Field(1e-6, gt=0, le=1, description="learning rate.")

@@ -71,7 +71,8 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
     stage = spec.stages.rl
     assert stage is not None
     root = run_root(spec, namespace, run)
-    judge_endpoint = stage.judge.endpoint or service_url(run, namespace, "judge", JUDGE_PORT) + "/v1"
+    judge = stage.judge
+    judge_endpoint = None if judge is None else (judge.endpoint or service_url(run, namespace, "judge", JUDGE_PORT) + "/v1")
     return {
         "run_root": root,
         "model": artifact(spec, namespace, run, "sft") if spec.stages.sft is not None else spec.model.base,
@@ -82,8 +83,8 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
         "code_temperature": stage.code_temperature,
         "rewards": {"format": stage.rewards.format, "accuracy": stage.rewards.accuracy,
                     "consistency": stage.rewards.consistency},
-        "judge": {"endpoint": judge_endpoint, "model": stage.judge.model_name,
-                  "timeout_seconds": stage.judge.timeout_seconds},
+        "judge": ({"endpoint": None} if judge is None else
+                  {"endpoint": judge_endpoint, "model": judge.model_name, "timeout_seconds": judge.timeout_seconds}),
         "sandbox_url": service_url(run, namespace, "sandbox", SANDBOX_PORT),
         "learning_rate": stage.learning_rate,
         "kl_beta": stage.kl_beta,

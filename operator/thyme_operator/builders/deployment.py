@@ -39,8 +39,11 @@ def sandbox(spec: api.ThymeRunSpec, owner: meta.Owner, port: int) -> dict[str, A
     labels = component_labels(owner.name, "sandbox")
     container = {
         "name": "sandbox", "image": spec.images.sandbox, "imagePullPolicy": spec.images.pull_policy,
-        "command": ["thyme", "sandbox", "serve", "--port", str(port)],
-        "env": [{"name": "THYME_SANDBOX_TIMEOUT_SECONDS", "value": str(cfg.timeout_seconds)}],
+        # The pod itself runs under gVisor (runtimeClassName), so workers are plain
+        # processes with their own uid and rlimits (`--launcher process`); listen on all
+        # interfaces so the RL trainer reaches it through the Service.
+        "command": ["thyme", "sandbox", "serve", "--host", "0.0.0.0", "--port", str(port), "--launcher", "process"],
+        "env": [{"name": "THYME_SANDBOX_CALL_TIMEOUT", "value": str(cfg.timeout_seconds)}],
         "ports": [{"name": "http", "containerPort": port}],
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": port}},
         "resources": pods.resources(cfg.cpu, cfg.memory),

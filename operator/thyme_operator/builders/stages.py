@@ -27,7 +27,7 @@ def workloads(spec: api.ThymeRunSpec, owner: meta.Owner, stage: str, attempt: in
                                    rl.rollout.replicas, stage_configs.ROLLOUT_PORT),
             _server_service(owner, "rollout", stage_configs.ROLLOUT_PORT),
         ]
-        if rl.judge.model:
+        if rl.judge is not None and rl.judge.model:
             out += [
                 deployment.vllm_server(spec, owner, "judge", rl.judge.model, rl.judge.model_name, rl.judge.gpus, 1,
                                        stage_configs.JUDGE_PORT),

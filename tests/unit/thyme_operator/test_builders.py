@@ -111,3 +111,34 @@ def test_pod_metadata_is_added_but_cannot_override_thyme_labels():
     meta_ = job["spec"]["template"]["metadata"]
     assert meta_["labels"]["team"] == "vision" and meta_["labels"][names.LABEL_RUN] == "demo"
     assert meta_["annotations"] == {"a": "b"}
+
+
+def test_sandbox_container_command_and_env_are_understood_by_the_sandbox_cli():
+    # The contract is with `thyme sandbox serve`: a renamed flag or setting would only
+    # show in a real cluster, so parse what the Deployment runs with the real parser.
+    from thyme_cli.main import build_parser
+    from thyme_sandbox.settings import SandboxSettings
+
+    children = _by_kind(stages.workloads(spec(), OWNER, "rl", 1))
+    container = children[("Deployment", "demo-rl-sandbox")]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][0] == "thyme"
+    args = build_parser().parse_args(container["command"][1:])
+    assert args.host == "0.0.0.0" and args.launcher == "process"
+    assert int(args.port) == container["ports"][0]["containerPort"]
+    prefix = "THYME_SANDBOX_"
+    for env in container["env"]:
+        assert env["name"].startswith(prefix)
+        assert env["name"].removeprefix(prefix).lower() in SandboxSettings.model_fields, env["name"]
+
+
+def test_rl_without_a_judge_is_rule_only_and_serves_none():
+    from thyme_jobs.rl.config import RLConfig
+
+    rl_spec = spec()
+    rl_spec.stages.rl.judge = None
+    children = _by_kind(stages.workloads(rl_spec, OWNER, "rl", 1))
+    assert not [k for k in children if k[1].endswith("-rl-judge")]
+    job = children[("Job", "demo-rl-1")]
+    config = json.loads(_env(job["spec"]["template"]["spec"]["containers"][0])["THYME_STAGE_CONFIG"]["value"])
+    assert config["judge"] == {"endpoint": None}
+    assert RLConfig.model_validate(config).judge.endpoint is None

@@ -1,0 +1,129 @@
+"""What a finished run produced, for people: the numbers from each stage's manifest
+and the training curves from its TensorBoard events, drawn as PNG.
+
+Curves come from the event files the stages already write (`sft/tensorboard/`,
+`rl/tensorboard/`), so the summary shows what TensorBoard would, without a second
+metrics format to keep in step.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from thyme_jobs import store
+
+# Which scalar is "the" curve of a stage: the first tag that matches, in order.
+CURVE_TAGS = {
+    "sft": ("train/loss", "loss"),
+    "rl": ("reward/total", "rewards/total", "reward/mean", "reward"),
+}
+
+
+@dataclass
+class RunSummary:
+    run_root: str
+    rows_converted: int | None = None
+    rows_rejected: int | None = None
+    sft_loss: float | None = None
+    rl_reward: float | None = None
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    pictures: dict[str, str] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        def fmt(v: Any) -> str:
+            return "n/a" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+
+        out = [f"artifacts:       {self.run_root}",
+               f"rows converted:  {fmt(self.rows_converted)} (rejected: {fmt(self.rows_rejected)})",
+               f"SFT final loss:  {fmt(self.sft_loss)}",
+               f"RL mean reward:  {fmt(self.rl_reward)}"]
+        out += [f"{stage} curve:       {path}" for stage, path in self.pictures.items()]
+        return out
+
+
+def summarize(root: store.ArtifactStore, picture_dir: Path) -> RunSummary:
+    out = RunSummary(run_root=root.location())
+    data = _json(root, "data/manifest.json")
+    if data:
+        out.rows_converted = data.get("rows")
+        out.rows_rejected = data.get("rejected")
+    sft = _json(root, "sft/manifest.json")
+    if sft:
+        out.sft_loss = _number(sft, "final_loss", "loss")
+    rl = _json(root, "rl/manifest.json")
+    if rl:
+        out.rl_reward = _number(rl, "mean_reward", "reward")
+    for stage, tags in CURVE_TAGS.items():
+        points = _scalars(root, f"{stage}/tensorboard", tags)
+        if points:
+            out.curves[stage] = points
+            path = picture_dir / f"{stage}_{'loss' if stage == 'sft' else 'reward'}.png"
+            _plot(points, path, f"{stage.upper()} {'loss' if stage == 'sft' else 'reward'}")
+            out.pictures[stage] = str(path)
+    return out
+
+
+def _json(root: store.ArtifactStore, key: str) -> dict[str, Any] | None:
+    try:
+        return store.get_json(root, key)
+    except store.ObjectNotFound:
+        return None
+
+
+def _number(doc: dict[str, Any], *keys: str) -> float | None:
+    """The first of `keys` found at the top level or under "metrics"/"summary"."""
+    for scope in (doc, doc.get("metrics") or {}, doc.get("summary") or {}):
+        for key in keys:
+            if isinstance(scope.get(key), (int, float)):
+                return float(scope[key])
+    return None
+
+
+def _scalars(root: store.ArtifactStore, prefix: str, tags: tuple[str, ...]) -> list[tuple[int, float]]:
+    """Scalar points of the first matching tag over every event file under `prefix`."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    keys = sorted(k for k in root.list(prefix) if "tfevents" in k.rsplit("/", 1)[-1])
+    if not keys:
+        return []
+    # One event directory per phase (sft/tensorboard/phase0, phase1, ...), each counting
+    # its steps from 1: chain them in order so the curve reads left to right.
+    by_dir: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, key in enumerate(keys):
+            local = Path(tmp) / str(i) / key.rsplit("/", 1)[-1]
+            root.get_file(key, local)
+            acc = EventAccumulator(str(local.parent), size_guidance={"scalars": 0})
+            acc.Reload()
+            found = by_dir.setdefault(key.rsplit("/", 1)[0], {})
+            for tag in acc.Tags().get("scalars", []):
+                found.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
+    for wanted in tags:
+        chained: list[tuple[int, float]] = []
+        for directory in sorted(by_dir):
+            points = next((sorted(p) for t, p in by_dir[directory].items() if t == wanted or t.endswith("/" + wanted)), [])
+            offset = chained[-1][0] if chained else 0
+            chained += [(offset + step, value) for step, value in points]
+        if chained:
+            return chained
+    return []
+
+
+def _plot(points: list[tuple[int, float]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3)
+    ax.set_title(title)
+    ax.set_xlabel("step")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,92 @@
+"""The quickstart, end to end, exactly as the README runs it (`examples/quickstart.sh`):
+synthetic data, a tiny model, convert -> sft -> rl as local processes with a real
+runsc-isolated sandbox, then the summary. A second run must continue, not redo."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+RUN_ROOT = Path("thyme/quickstart/runs/local/quickstart")
+
+
+def quickstart(store: Path, *args: str, script: str = "examples/quickstart.sh") -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(ROOT / script), *args], cwd=ROOT, env={**os.environ, "THYME_STORE": str(store)},
+                          capture_output=True, text=True, timeout=900)
+
+
+def summary(stdout: str) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Za-z ]+?):\s+(.*)$", stdout, flags=re.M))
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    store = tmp_path_factory.mktemp("quickstart")
+    started = time.monotonic()
+    done = quickstart(store)
+    return store, done, time.monotonic() - started
+
+
+def test_quickstart_runs_end_to_end_and_prints_its_summary(first_run, runsc):
+    store, done, seconds = first_run
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    assert seconds < 600, f"the quickstart must finish in under 10 minutes on 2 cores (took {seconds:.0f}s)"
+    lines = summary(done.stdout)
+    root = store / RUN_ROOT
+    assert lines["artifacts"] == str(root)
+
+    converted, rejected = re.match(r"(\d+) \(rejected: (\d+)\)", lines["rows converted"]).groups()
+    corrupt = json.loads((store / "thyme/datasets/quickstart/corrupt.json").read_text())
+    assert int(rejected) == sum(len(rows) for rows in corrupt.values()) > 0
+    counts = json.loads((store / "thyme/datasets/quickstart/counts.json").read_text())
+    assert int(converted) + int(rejected) == sum(counts.values())
+
+    sft_loss, reward = float(lines["SFT final loss"]), float(lines["RL mean reward"])
+    assert math.isfinite(sft_loss) and 0 < sft_loss < 6
+    assert math.isfinite(reward) and reward >= 0
+    for key in ("data/manifest.json", "sft/manifest.json", "rl/manifest.json", "sft/final/config.json"):
+        assert (root / key).is_file(), key
+    assert json.loads((root / "sft/manifest.json").read_text())["steps"] > 0
+    for name in ("sft curve", "rl curve"):
+        png = Path(lines[name])
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_second_run_continues_instead_of_redoing(first_run):
+    store, done, _ = first_run
+    assert done.returncode == 0
+    root = store / RUN_ROOT
+    before = (root / "sft/manifest.json").read_bytes()
+    again = quickstart(store)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for stage in ("convert", "sft", "rl"):
+        assert f"stage {stage}: manifest already in the store; skipped" in again.stderr
+    assert "StageRunning" not in again.stderr
+    assert (root / "sft/manifest.json").read_bytes() == before
+    assert summary(again.stdout)["SFT final loss"] == summary(done.stdout)["SFT final loss"]
+
+
+def test_a_failing_stage_is_retried_then_fails_the_run_naming_it(tmp_path):
+    run = yaml.safe_load((ROOT / "examples/quickstart.yaml").read_text())
+    run["metadata"]["name"] = "broken"
+    run["spec"]["dataset"]["source"] = "s3://thyme/datasets/does-not-exist"
+    run["spec"]["stages"]["convert"]["retries"] = {"limit": 1, "backoffSeconds": 1}
+    manifest = tmp_path / "broken.yaml"
+    manifest.write_text(yaml.safe_dump(run))
+    venv_thyme = Path(subprocess.run(["bash", str(ROOT / "tests/env/python-env.sh")], capture_output=True,
+                                     text=True, check=True).stdout.strip()) / "bin" / "thyme"
+    done = subprocess.run([str(venv_thyme), "run", str(manifest), "--store", str(tmp_path / "store")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "attempt 1 failed" in done.stderr and "starting attempt 2" in done.stderr
+    assert "run failed at stage convert" in done.stderr.replace("\n", " ")
+    assert "stage convert failed after 2 attempt(s)" in done.stderr.replace("\n", " ")
