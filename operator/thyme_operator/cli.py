@@ -20,19 +20,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     crd = subparsers.add_parser("crd", help="print the generated ThymeRun CRD, or write it with --write",
                                 description="The CRD is generated from the pydantic models in thyme_operator.api.")
     crd.add_argument("--write", nargs="?", const="", default=None, metavar="PATH",
-                     help="write to PATH (default: charts/thyme/crds/thymeruns.yaml) instead of printing")
+                     help="write to PATH (default: charts/thyme/crds/thymeruns.yaml, or "
+                          "docs/thymerun-reference.md with --reference) instead of printing")
+    crd.add_argument("--reference", action="store_true", help="the Markdown field reference instead of the CRD")
     crd.set_defaults(func=crd_command)
 
 
 def crd_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from thyme_operator import crd
+    from thyme_operator import crd, reference
 
+    module = reference if args.reference else crd
     if args.write is None:
-        sys.stdout.write(crd.render())
+        sys.stdout.write(module.render())
     else:
-        print(crd.write(Path(args.write)) if args.write else crd.write())
+        print(module.write(Path(args.write)) if args.write else module.write())
     return 0
 
 
