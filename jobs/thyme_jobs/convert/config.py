@@ -15,19 +15,14 @@ without converting anything, for a retry after a merge step failed.
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ENV_CONFIG = "THYME_STAGE_CONFIG"
+from thyme_jobs.stage_config import ENV_CONFIG, ConfigError, read, validate  # noqa: F401 - re-exported
+
 ENV_JOB_INDEX = "JOB_COMPLETION_INDEX"
-
-
-class ConfigError(ValueError):
-    """The configuration is unusable; the message names the field and what to do."""
 
 
 class ConvertConfig(BaseModel):
@@ -59,32 +54,8 @@ class ConvertConfig(BaseModel):
 def load_config(path: str | None, overrides: dict[str, Any], environ: dict[str, str] | None = None) -> ConvertConfig:
     """Merge the file (or THYME_STAGE_CONFIG), then command-line overrides, then the pod's index."""
     environ = dict(os.environ) if environ is None else environ
-    data: dict[str, Any] = {}
-    if path:
-        data.update(_read_file(path))
-    elif environ.get(ENV_CONFIG):
-        try:
-            data.update(json.loads(environ[ENV_CONFIG]))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{ENV_CONFIG} is not valid JSON: {exc}") from None
+    data = read(path, environ, required=False)
     data.update({k: v for k, v in overrides.items() if v is not None})
     if data.get("shard") is None and environ.get(ENV_JOB_INDEX, "").isdigit() and int(data.get("num_shards", 1)) > 1:
         data["shard"] = int(environ[ENV_JOB_INDEX])
-    try:
-        return ConvertConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"convert config is invalid: {problems}") from None
-
-
-def _read_file(path: str) -> dict[str, Any]:
-    text = Path(path).read_text()
-    if path.endswith((".yaml", ".yml")):
-        import yaml
-
-        loaded = yaml.safe_load(text)
-    else:
-        loaded = json.loads(text)
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: expected a mapping of config fields, got {type(loaded).__name__}")
-    return loaded
+    return validate(ConvertConfig, data, "convert")

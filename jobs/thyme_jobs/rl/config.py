@@ -10,20 +10,13 @@ format 0.5 and consistency 0.5.
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from thyme_jobs.sft.config import DEFAULT_SYSTEM_PROMPT
+from thyme_jobs.stage_config import ENV_CONFIG, ConfigError, read, validate  # noqa: F401 - re-exported
 
-ENV_CONFIG = "THYME_STAGE_CONFIG"
-
-
-class ConfigError(ValueError):
-    """The configuration is unusable; the message names the field and what to do."""
 
 
 class RewardWeights(BaseModel):
@@ -110,35 +103,8 @@ class RLConfig(BaseModel):
 
 def load_config(path: str | None, environ: dict[str, str] | None = None) -> RLConfig:
     """The file when given, else the JSON in THYME_STAGE_CONFIG."""
-    environ = dict(os.environ) if environ is None else environ
-    if path:
-        data = _read_file(path)
-    elif environ.get(ENV_CONFIG):
-        try:
-            data = json.loads(environ[ENV_CONFIG])
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{ENV_CONFIG} is not valid JSON: {exc}") from None
-    else:
-        raise ConfigError(f"no configuration: pass --config FILE or set {ENV_CONFIG} to the JSON config")
-    return parse_config(data)
+    return parse_config(read(path, environ))
 
 
 def parse_config(data: Any) -> RLConfig:
-    try:
-        return RLConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"rl config is invalid: {problems}") from None
-
-
-def _read_file(path: str) -> dict[str, Any]:
-    text = Path(path).read_text()
-    if path.endswith(".json"):
-        data = json.loads(text)
-    else:
-        import yaml
-
-        data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the config must be a mapping of field names to values")
-    return data
+    return validate(RLConfig, data, "rl")

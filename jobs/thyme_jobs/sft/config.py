@@ -12,12 +12,10 @@ MAX_PIXELS = 3,211,264 (4096 visual tokens of 28x28), max length 10,240, warmup 
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # The reference's system prompt (scripts/prompt.txt) is not public text we may copy; this
 # one states the same contract in our words: reason in <think>, write Python in
@@ -112,27 +110,9 @@ class SFTConfig(BaseModel):
 def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> SFTConfig:
     """The config from a YAML/JSON file, or from JSON in THYME_STAGE_CONFIG (how pods get it).
 
-    Raises ValueError whose message names each bad field as `phases.0.learning_rate: ...`.
+    Raises ConfigError (a ValueError) whose message names each bad field as
+    `phases.0.learning_rate: ...`.
     """
-    env = os.environ if env is None else env
-    if path is not None:
-        text = Path(path).read_text()
-        if str(path).endswith(".json"):
-            raw = json.loads(text)
-        else:
-            import yaml
+    from thyme_jobs.stage_config import read, validate
 
-            raw = yaml.safe_load(text)
-        source = str(path)
-    elif env.get("THYME_STAGE_CONFIG"):
-        raw = json.loads(env["THYME_STAGE_CONFIG"])
-        source = "THYME_STAGE_CONFIG"
-    else:
-        raise ValueError("no SFT config: pass --config FILE or set THYME_STAGE_CONFIG to the config as JSON")
-    if not isinstance(raw, dict):
-        raise ValueError(f"{source}: the SFT config must be a mapping of fields, got {type(raw).__name__}")
-    try:
-        return SFTConfig.model_validate(raw)
-    except ValidationError as exc:
-        lines = [f"{'.'.join(str(p) for p in err['loc']) or '<config>'}: {err['msg']}" for err in exc.errors()]
-        raise ValueError(f"{source}: invalid SFT config\n  " + "\n  ".join(lines)) from None
+    return validate(SFTConfig, read(path, env), "sft")
