@@ -9,7 +9,6 @@ reference model is not saved: it is the stage's starting model, fetched again.
 
 from __future__ import annotations
 
-import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,6 @@ import torch
 
 from thyme_jobs import store as stores
 from thyme_jobs.sft import checkpoints as sft_checkpoints
-
-log = logging.getLogger(__name__)
 
 CHECKPOINTS = "rl/checkpoints"
 MANIFEST = "manifest.json"
@@ -54,19 +51,7 @@ def save_model(model: Any, processor: Any, out: Path) -> Path:
 
 def newest_complete(store: stores.ArtifactStore) -> dict[str, Any] | None:
     """The manifest of the highest-step committed checkpoint whose files are all there."""
-    best: dict[str, Any] | None = None
-    for key in store.list(CHECKPOINTS):
-        if not key.endswith("/" + MANIFEST):
-            continue
-        manifest = stores.get_json(store, key)
-        prefix = key.rsplit("/", 1)[0]
-        have = {k[len(prefix) + 1 :] for k in store.list(prefix)}
-        if not all(f in have for f in manifest.get("files", [])):
-            log.warning("checkpoint %s lists files that are missing; skipping it", prefix)
-            continue
-        if best is None or manifest["step"] > best["step"]:
-            best = manifest
-    return best
+    return sft_checkpoints.newest_complete(store, CHECKPOINTS)
 
 
 def download(store: stores.ArtifactStore, manifest: dict[str, Any], local: Path) -> tuple[Path, dict[str, Any]]:

@@ -49,10 +49,11 @@ def commit(store: stores.ArtifactStore, prefix: str, manifest: dict[str, Any]) -
     stores.put_json(store, stores.join(prefix, MANIFEST), {**manifest, "files": files, "committed_at": time.time()})
 
 
-def newest_complete(store: stores.ArtifactStore) -> dict[str, Any] | None:
-    """The manifest of the highest-step checkpoint that has one, or None."""
+def newest_complete(store: stores.ArtifactStore, root: str = CHECKPOINTS) -> dict[str, Any] | None:
+    """The manifest of the highest-step checkpoint under `root` that has one and whose
+    listed files are all there, or None. RL's checkpoints follow the same rule."""
     best: dict[str, Any] | None = None
-    for key in store.list(CHECKPOINTS):
+    for key in store.list(root):
         if not key.endswith("/" + MANIFEST):
             continue
         manifest = stores.get_json(store, key)
