@@ -39,7 +39,8 @@ class WorkerPool:
         self.starting = 0
         self.waiting = 0  # callers in acquire(): demand beyond the warm size
         self._changed = asyncio.Condition()
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task] = set()      # worker starts: cancelled at shutdown
+        self._reaping: set[asyncio.Task] = set()    # kills of used workers: awaited at shutdown
         self._refill: asyncio.Task | None = None
         self._closed = False
         self.start_failures = 0
@@ -99,8 +100,8 @@ class WorkerPool:
             self._changed.notify_all()
         worker.signal_kill()
         task = asyncio.create_task(worker.kill())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._reaping.add(task)
+        task.add_done_callback(self._reaping.discard)
 
     async def close(self, grace: float = 10.0) -> None:
         """Stop refilling and kill idle and starting workers; sessions close their own."""
@@ -113,8 +114,9 @@ class WorkerPool:
         if pending:
             log.info("sandbox pool: cancelled %d worker start(s) at shutdown", len(pending))
         await asyncio.gather(*pending, return_exceptions=True)
+        # A kill cut short would leave its `runsc delete` child running; let them finish.
         idle, self.idle = self.idle, []
-        await asyncio.wait_for(asyncio.gather(*(w.kill() for w in idle), return_exceptions=True), grace)
+        await asyncio.wait_for(asyncio.gather(*self._reaping, *(w.kill() for w in idle), return_exceptions=True), grace)
 
     def _wanted(self) -> int:
         s = self.settings
