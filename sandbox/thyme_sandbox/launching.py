@@ -196,6 +196,13 @@ class WorkerProcess:
         shutil.rmtree(self.dirs.root, ignore_errors=True)
 
 
+# Bind mounts are "shared" by default: gVisor revalidates every file against the host
+# on each access. Nothing outside the sandbox changes a worker's directories while it
+# runs, so "exclusive" lets the sentry cache them (measured: the 2000 px crop's
+# overhead over in-process went from ~1.6x to the figure in the sandbox benchmark).
+EXTRA_RUNSC_FLAGS = ("--file-access-mounts=exclusive",)
+
+
 class RunscLauncher:
     """Starts each worker as its own gVisor sandbox (`runsc run` with an OCI bundle)."""
 
@@ -205,6 +212,7 @@ class RunscLauncher:
                  platform: str = "ptrace") -> None:
         self.runsc, self.state_dir, self.limits, self.stdout_limit = runsc, state_dir, limits, stdout_limit
         self.platform = platform
+        self.extra_flags: list[str] = list(EXTRA_RUNSC_FLAGS)
         self.rootfs = state_dir / "rootfs"
         self.binds = system_binds() + python_paths()
         for path in ["tmp", "proc", "sandbox/input", "sandbox/out", *(b.lstrip("/") for b in self.binds)]:
@@ -231,7 +239,7 @@ class RunscLauncher:
         base = [self.runsc, "--root", str(self.state_dir / "runsc")]
         log = open(dirs.root / "runsc.log", "wb")
         proc = await asyncio.create_subprocess_exec(
-            *base, "--network=none", "--ignore-cgroups", f"--platform={self.platform}",
+            *base, "--network=none", "--ignore-cgroups", f"--platform={self.platform}", *self.extra_flags,
             "run", "--bundle", str(bundle), name,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
             start_new_session=True, limit=1 << 20,

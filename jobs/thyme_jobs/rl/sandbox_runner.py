@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 
 def _service_faults() -> tuple[type[BaseException], ...]:
     """The client's exception types, plus transport errors it might let through."""
-    import httpx
+    import aiohttp
 
-    found: list[type[BaseException]] = [httpx.HTTPError]
+    found: list[type[BaseException]] = [aiohttp.ClientError]
     for module in ("thyme_sandbox.client", "thyme_sandbox.errors"):
         try:
             mod = __import__(module, fromlist=["_"])

@@ -75,9 +75,12 @@ async def test_an_unknown_or_closed_session_is_session_not_found(sandbox_server)
 
 
 async def test_health_readiness_and_metrics(sandbox_server):
+    import httpx
+
     async with SandboxClient(sandbox_server.url) as client, client.session() as s:
         await s.run("print(1)")
-        http = client._http
+        assert await client.ready()
+    async with httpx.AsyncClient(base_url=sandbox_server.url) as http:
         assert (await http.get("/healthz")).status_code == 200
         assert (await http.get("/readyz")).status_code == 200
         metrics = (await http.get("/metrics")).text
