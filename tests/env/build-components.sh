@@ -28,7 +28,7 @@ build_kubernetes() {
   local missing=0
   for n in "${names[@]}"; do have "$n" "$v" || missing=1; done
   if [ $missing = 0 ]; then for n in "${names[@]}"; do link "$n" "$v"; done; return; fi
-  log "building Kubernetes $v (first time only; ~20-30 min on 2 cores)"
+  log "building Kubernetes $v (first time only; ~7 min on 2 idle cores)"
   local w; w=$(mktemp -d); trap 'rm -rf "$w"' RETURN
   local modfile; modfile=$(cd "$w" && go mod download -json "k8s.io/kubernetes@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
   {
