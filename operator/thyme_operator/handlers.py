@@ -41,6 +41,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.phases = {}
     memo.requeues = {}
     memo.job_states = {}
+    # kopf gives each object's handlers a shallow copy of this memo, so an attribute set
+    # in a handler never reaches the resync loop; a dict made here is shared by all copies.
+    memo.live = {}
 
 
 # --- indexes of children, keyed by (namespace, run)
@@ -114,7 +117,7 @@ async def reconcile(body: kopf.Body, memo: kopf.Memo, indexes: dict[str, Any]) -
     if body.get("metadata", {}).get("deletionTimestamp"):
         return
     key = (body["metadata"]["namespace"], body["metadata"]["name"])
-    memo.indexes = indexes
+    memo.live["indexes"] = indexes
     async with memo.locks.setdefault(key, asyncio.Lock()):
         started = time.monotonic()
         run = kube.run_view(body)
@@ -145,14 +148,16 @@ def _requeue(key: tuple[str, str], delay: float, memo: kopf.Memo, indexes: dict[
 
 
 async def _resync_forever(memo: kopf.Memo) -> None:
+    log = logging.getLogger(__name__)
     while True:
         await asyncio.sleep(RESYNC_SECONDS)
-        indexes = memo.get("indexes")
+        indexes = memo.live.get("indexes")
         if not indexes:
-            continue
+            continue                    # no run seen yet
+        # Snapshot before awaiting: the index changes under us as runs are patched.
         for key in list(indexes["thymeruns"]):
-            for body in indexes["thymeruns"].get(key, ()):
+            for body in list(indexes["thymeruns"].get(key, ())):
                 try:
                     await reconcile(body, memo, indexes)
                 except Exception:       # one broken run must not stop the others' resync
-                    logging.getLogger(__name__).exception("resync of %s/%s failed", *key)
+                    log.exception("resync of %s/%s failed", *key)

@@ -190,3 +190,20 @@ def test_queue_name_creates_suspended_jobs_labelled_for_kueue(thyme, thyme_opera
     time.sleep(2)        # no Kueue here to admit it: the Job must stay without pods
     assert not thyme.cluster.get_json("pods", "-n", namespace, "-l", f"job-name={name}-convert-1")["items"]
     assert thyme.get_run(namespace, name)["status"]["phase"] == "Running"
+
+
+def test_periodic_resync_repairs_a_status_no_event_would_fix(thyme, thyme_operator, namespace):
+    # A status-only change triggers no handler (updates are watched on spec), so only the
+    # operator-wide resync can put the true state back: this fails if the loop is dead.
+    name = _name("resync")
+    manifest = thyme.run_manifest(name, namespace, stages={"convert": {"shards": 1}})
+    manifest["spec"]["dataset"]["splits"] = ["general"]
+    manifest["spec"]["podMetadata"] = {"annotations": {RUN_MS_ANNOTATION: "200"}}
+    thyme.apply(manifest)
+    thyme.wait_phase(namespace, name, "Succeeded", timeout=60, op=thyme_operator)
+    thyme.cluster.kubectl("patch", "thymerun", name, "-n", namespace, "--subresource=status", "--type=merge",
+                          "-p", '{"status": {"phase": "Pending", "progress": "0/1"}}')
+    assert thyme.get_run(namespace, name)["status"]["phase"] == "Pending"
+    run = thyme.wait_phase(namespace, name, "Succeeded", timeout=40, op=thyme_operator)
+    assert run["status"]["progress"] == "1/1"
+    assert thyme.job_names(namespace, name) == [f"{name}-convert-1"]   # repaired, not redone
