@@ -16,6 +16,8 @@ from thyme_jobs import store as stores
 from thyme_jobs.convert import config, main
 from thyme_jobs.convert.reporting import Report
 
+from reference_conversion import reference_jpeg
+
 from .conftest import Dump, kill_group, popen_thyme, thyme
 
 
@@ -38,21 +40,6 @@ def _source_rows(dump: Dump) -> dict[str, list[dict]]:
     for f in sorted((dump.path / "data").glob("*.parquet")):
         rows.setdefault(f.name.rsplit("-", 3)[0], []).extend(pq.read_table(f).to_pylist())
     return rows
-
-
-def _reference_jpeg(raw: bytes) -> bytes:
-    """The published conversion script's steps, written out apart from the code under test."""
-    with Image.open(io.BytesIO(raw)) as img:
-        if img.mode in ("RGBA", "LA", "P"):
-            img = img.convert("RGBA")
-            bg = Image.new("RGB", img.size, (255, 255, 255))
-            bg.paste(img, (0, 0), img)
-            img = bg
-        elif img.mode != "RGB":
-            img = img.convert("RGB")
-        buf = io.BytesIO()
-        img.save(buf, "jpeg", quality=95)
-        return buf.getvalue()
 
 
 def _read_rows(root: Path, split: str) -> list[dict]:
@@ -82,7 +69,7 @@ def test_converted_rows_images_and_counts_match_the_dump(small_dump: Dump, tmp_p
                 raw = base64.b64decode(b64)
                 with Image.open(io.BytesIO(raw)) as img:
                     keep = img.format == "JPEG" and img.mode == "RGB"
-                assert (root / key).read_bytes() == (raw if keep else _reference_jpeg(raw))
+                assert (root / key).read_bytes() == (raw if keep else reference_jpeg(raw))
             assert f'User Image Path:** "{out.location(row["images"][0])}"' in row["question"]
             assert "/mllm_hdd" not in row["question"] + row["response"]
             assert "/mnt/data/temp_processed_images/" in row["response"]
