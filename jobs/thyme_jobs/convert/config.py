@@ -38,6 +38,8 @@ class ConvertConfig(BaseModel):
     workers: int | None = Field(None, ge=1, le=256, description="Decode processes; the CPU count when unset.")
     merge: bool = Field(False, description="Only write the manifests from existing done markers; convert nothing.")
     batch_rows: int = Field(4, ge=1, le=1024, description="Rows read from parquet at a time (bounds memory).")
+    in_flight_mb: int = Field(32, ge=1, le=4096, description="Base64 megabytes handed to the workers and not yet "
+                              "collected; lets reading run ahead of decoding (bounds memory).")
 
     @model_validator(mode="after")
     def _shard_in_range(self) -> "ConvertConfig":

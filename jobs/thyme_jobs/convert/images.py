@@ -15,12 +15,12 @@ stream (so truncation still fails) but skips most of the inverse DCT and colour 
 
 from __future__ import annotations
 
-import base64
 import binascii
 import io
 import zlib
 from dataclasses import dataclass
 
+import pybase64
 from PIL import Image, UnidentifiedImageError
 
 JPEG_QUALITY = 95  # the reference script's setting
@@ -44,12 +44,17 @@ class StoredImage:
     reencoded: bool
 
 
-def decode_base64(text: str) -> bytes:
-    """Strict base64: an empty string or any non-alphabet character is a rejection, not a guess."""
+def decode_base64(text: str | bytes) -> bytes:
+    """Strict base64: an empty string or any non-alphabet character is a rejection, not a guess.
+
+    Why pybase64: its SIMD decoder validates at several GB/s; the standard library's
+    `b64decode(validate=True)` ran at about 200 MB/s here and was a fifth of the
+    converter's CPU time (a release image is megabytes of base64).
+    """
     if not text:
         raise ImageRejected("empty image string")
     try:
-        return base64.b64decode(text, validate=True)
+        return pybase64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ImageRejected(f"bad base64 ({exc})") from None
 

@@ -8,6 +8,7 @@ never store a row that names an image that was not written.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from thyme_jobs.convert import images, rows
@@ -21,22 +22,36 @@ class RowTask:
     stem: str
     row_in_file: int
     row_in_split: int
-    images: list[str]
+    images: list[str | bytes]
     question: str
     response: str
     image_keys: list[str]
     image0_location: str
 
 
+@dataclass(frozen=True)
+class StoredFile:
+    """An image to store, with its SHA-256 (hashed in the worker, so the shell's one process does not)."""
+
+    key: str
+    data: bytes
+    sha256: str
+
+
 @dataclass
 class RowResult:
-    """Either `row` with its `files` (key, bytes) to store, or a `reject` record."""
+    """Either `row` with its `files` to store, or a `reject` record."""
 
     row: dict | None = None
-    files: list[tuple[str, bytes]] = field(default_factory=list)
+    files: list[StoredFile] = field(default_factory=list)
     reencoded: int = 0
     source_bytes: int = 0
     reject: dict | None = None
+
+
+def warm_up() -> None:
+    """Nothing to do: calling it makes a fresh worker process import this module (Pillow and all)
+    while the shell is still opening the dump, instead of on the first row."""
 
 
 def image_key(split: str, stem: str, row_in_file: int, index: int) -> str:
@@ -67,5 +82,6 @@ def convert_row(task: RowTask) -> RowResult:
     question, response = rows.apply_image_path_rule(task.question, task.response, task.image0_location)
     row = {"id": row_id(task.split, task.stem, task.row_in_file), "split": task.split,
            "images": list(task.image_keys), "question": question, "response": response}
-    files = [(key, image.data) for key, image in zip(task.image_keys, stored)]
+    files = [StoredFile(key, image.data, hashlib.sha256(image.data).hexdigest())
+             for key, image in zip(task.image_keys, stored)]
     return RowResult(row=row, files=files, reencoded=sum(i.reencoded for i in stored), source_bytes=source_bytes)

@@ -32,6 +32,18 @@ def small_dump(tmp_path_factory: pytest.TempPathFactory) -> Dump:
     return Dump(out, json.loads((out / "counts.json").read_text()), json.loads((out / "corrupt.json").read_text()))
 
 
+@pytest.fixture(scope="session")
+def slow_dump(tmp_path_factory: pytest.TempPathFactory) -> Dump:
+    """Fewer rows but photo-sized images: converting it takes seconds, so a test can kill it mid-way.
+
+    The small dump converts in a fraction of a second once reading runs ahead of decoding,
+    which leaves no moment between the first and the last shard's commit to interrupt.
+    """
+    out = tmp_path_factory.mktemp("slow-dump")
+    synthetic.write_dump(out, synthetic.SynthSpec(rows=18, shards=2, min_side=700, max_side=1100, corrupt=0.1, seed=11))
+    return Dump(out, json.loads((out / "counts.json").read_text()), json.loads((out / "corrupt.json").read_text()))
+
+
 def thyme(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
     """Run the real `thyme` entry point in a fresh process, as a pod or a user would."""
     done = subprocess.run([sys.executable, "-m", "thyme_cli.main", *args], capture_output=True, text=True,

@@ -149,9 +149,9 @@ def test_unknown_split_is_an_error_naming_the_splits(small_dump: Dump, tmp_path:
     assert done.returncode == 2 and "['nope']" in done.stdout and "2round" in done.stdout
 
 
-def test_killed_run_redoes_only_the_unfinished_shard(small_dump: Dump, tmp_path: Path) -> None:
+def test_killed_run_redoes_only_the_unfinished_shard(slow_dump: Dump, tmp_path: Path) -> None:
     root = tmp_path / "run"
-    args = ("convert", str(small_dump.path), str(root), "--num-shards", "2", "--workers", "1")
+    args = ("convert", str(slow_dump.path), str(root), "--num-shards", "2", "--workers", "1")
     thyme(*args)
     clean = {k: v[0] for k, v in _snapshot(root).items()}
     for p in sorted(root.rglob("*"), reverse=True):
@@ -171,3 +171,17 @@ def test_killed_run_redoes_only_the_unfinished_shard(small_dump: Dump, tmp_path:
     resumed = _snapshot(root)
     assert {k: v[0] for k, v in resumed.items() if not k.endswith(".part")} == clean
     assert all(resumed[k][1] == v[1] for k, v in finished.items()), "a finished shard was redone"
+
+
+def test_a_dump_file_missing_a_column_stops_the_run_with_its_name(small_dump: Dump, tmp_path: Path) -> None:
+    # The file is read on the feeder thread; its error must still end the run cleanly, naming the file.
+    dump = tmp_path / "dump"
+    (dump / "data").mkdir(parents=True)
+    for f in sorted((small_dump.path / "data").glob("2round-*.parquet")):
+        pq.write_table(pq.read_table(f).drop_columns(["response"]), dump / "data" / f.name)
+    started = time.monotonic()
+    done = thyme("convert", str(dump), str(tmp_path / "run"), check=False)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "2round-00000-of-00002.parquet lacks columns ['response']" in done.stdout
+    assert time.monotonic() - started < 60
+    assert not list((tmp_path / "run").rglob("done.json"))

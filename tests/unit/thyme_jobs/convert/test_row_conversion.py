@@ -27,10 +27,10 @@ def _task(images: list[str], response: str = "<code>c</code><sandbox_output><ima
 def test_good_row_returns_every_image_and_the_rewritten_row() -> None:
     result = transform.convert_row(_task([_b64("JPEG"), _b64("PNG", "RGBA")]))
     assert result.reject is None and result.reencoded == 1
-    assert [k for k, _ in result.files] == ["data/2round/images/2round-00000-of-00001/00000005_00.jpg",
+    assert [f.key for f in result.files] == ["data/2round/images/2round-00000-of-00001/00000005_00.jpg",
                                             "data/2round/images/2round-00000-of-00001/00000005_01.jpg"]
     assert result.row["id"] == "2round/2round-00000-of-00001/5"
-    assert result.row["images"] == [k for k, _ in result.files]
+    assert result.row["images"] == [f.key for f in result.files]
     assert '"/run/data/2round/images/2round-00000-of-00001/00000005_00.jpg"' in result.row["question"]
 
 
