@@ -77,3 +77,18 @@ def test_asking_for_deepspeed_without_it_is_a_clear_error():
         pass
     with pytest.raises(RuntimeError, match="gpu extra"):
         deepspeed_config.require_deepspeed("zero2")
+
+
+@pytest.mark.parametrize("stage", ["zero2", "zero3"])
+def test_resolved_config_fills_every_auto_for_a_program_without_a_trainer(stage):
+    cfg = deepspeed_config.resolved_config(stage, bf16=True, micro_batch_size=1, gradient_accumulation_steps=6,
+                                           world_size=4, max_grad_norm=0.5, hidden_size=3584)
+    assert "auto" not in json.dumps(cfg)
+    # DeepSpeed refuses to start unless these multiply out
+    assert cfg["train_batch_size"] == cfg["train_micro_batch_size_per_gpu"] * cfg["gradient_accumulation_steps"] * 4
+    assert cfg["gradient_clipping"] == 0.5 and cfg["bf16"]["enabled"] is True
+    zero = cfg["zero_optimization"]
+    assert zero["reduce_bucket_size"] == 3584 * 3584
+    if stage == "zero3":
+        assert zero["stage3_prefetch_bucket_size"] == int(0.9 * 3584 * 3584)
+        assert zero["stage3_param_persistence_threshold"] == 35840
