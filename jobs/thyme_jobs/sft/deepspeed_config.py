@@ -111,5 +111,5 @@ def require_deepspeed(stage: str) -> None:
     except ImportError as exc:
         raise RuntimeError(
             f"deepspeed={stage!r} needs the DeepSpeed package, which is not importable here ({exc}); "
-            "install the gpu extra (pip install 'thyme-k8s[gpu]', as in the trainer image) "
-            "or set deepspeed: null to train with plain DDP") from None
+            "install the gpu extra (pip install 'thyme-k8s[gpu]', as in the trainer image; the dev extra "
+            "has it too) or set deepspeed: null to train without it") from None
