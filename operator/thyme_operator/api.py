@@ -222,7 +222,9 @@ class RLStage(ApiModel):
 
     model_config = ConfigDict(json_schema_extra=_cel(
         ("self.codeTemperature <= self.textTemperature",
-         "codeTemperature must not exceed textTemperature", ".codeTemperature")))
+         "codeTemperature must not exceed textTemperature", ".codeTemperature"),
+        ("self.batchSize % self.gpus == 0",
+         "batchSize must be a multiple of gpus: each GPU's process rolls out whole prompt groups", ".batchSize")))
 
     algorithm: Literal["grpo-ats"] = Field("grpo-ats", description="RL algorithm; GRPO with adaptive temperature sampling.")
     splits: list[str] = Field(
@@ -245,7 +247,9 @@ class RLStage(ApiModel):
     batch_size: int = Field(64, ge=1, le=65536, description="prompts per step.")
     max_new_tokens: int = Field(2048, ge=16, le=131072, description="generation budget per round.")
     save_steps: int = Field(50, ge=1, le=1_000_000, description="checkpoint every this many steps.")
-    gpus: int = Field(8, ge=1, le=16, description="GPUs of the trainer pod.")
+    gpus: int = Field(8, ge=1, le=16, description="GPUs of the trainer pod, one torchrun process each.")
+    deepspeed: Literal["zero2", "zero3", "none"] = Field(
+        "zero3", description="DeepSpeed ZeRO stage of the policy update, or none (plain AdamW, gradients averaged over the processes).")
     resources: Resources = Field(
         default_factory=lambda: Resources(cpu="32", memory="512Gi"),
         json_schema_extra={"default": {"cpu": "32", "memory": "512Gi"}}, description="trainer pod CPU and memory.")

@@ -93,6 +93,7 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
         "batch_size": stage.batch_size,
         "max_new_tokens": stage.max_new_tokens,
         "save_steps": stage.save_steps,
+        "deepspeed": None if stage.deepspeed == "none" else stage.deepspeed,
     }
 
 

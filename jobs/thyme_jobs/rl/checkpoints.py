@@ -1,10 +1,13 @@
 """RL checkpoints in the artifact store: `rl/checkpoints/<step>/`, manifest written last.
 
 A checkpoint holds what resuming needs: the policy as an HF model directory (`model/`,
-which is also what people can load), and `trainer.pt` with the optimizer state and the
-loop's counters. The upload and the manifest reuse the SFT stage's helpers (same commit
-rule: a directory without `manifest.json` is a save that died and is ignored). The
-reference model is not saved: it is the stage's starting model, fetched again.
+which is also what people can load; ZeRO-3 gathers its shards for it), `trainer.pt`
+with the loop's counters and the plain optimizer's state, and with DeepSpeed the
+engine's own files under `deepspeed/` (each rank's optimizer partition). The upload and
+the manifest reuse the SFT stage's helpers and rule: a directory without
+`manifest.json` is a save that died and is ignored; the first process of every machine
+uploads what its ranks wrote to local disk, then rank 0 commits. The reference model is
+not saved: it is the stage's starting model, fetched again.
 """
 
 from __future__ import annotations
@@ -16,36 +19,51 @@ from typing import Any
 import torch
 
 from thyme_jobs import store as stores
+from thyme_jobs.rl import ranks
 from thyme_jobs.sft import checkpoints as sft_checkpoints
 
 CHECKPOINTS = "rl/checkpoints"
 MANIFEST = "manifest.json"
 TRAINER_STATE = "trainer.pt"
+MODEL = "model"
 
 
 def checkpoint_key(step: int) -> str:
     return stores.join(CHECKPOINTS, f"{step:08d}")  # zero-padded: a listing sorts by step
 
 
-def save(
-    store: stores.ArtifactStore, step: int, model: Any, processor: Any, state: dict[str, Any], scratch: Path
-) -> str:
-    """Write the checkpoint of `step` and commit it; returns its key."""
+def save(store: stores.ArtifactStore, step: int, update: Any, processor: Any, loop: dict[str, Any],
+         scratch: Path, world: ranks.World) -> str:
+    """Write the checkpoint of `step` and commit it; returns its key. Every rank calls it."""
     local = scratch / f"ckpt-{step:08d}"
-    shutil.rmtree(local, ignore_errors=True)
-    save_model(model, processor, local / "model")
-    torch.save(state, local / TRAINER_STATE)
+    if world.is_node_main:
+        shutil.rmtree(local, ignore_errors=True)
+    ranks.barrier(world)
+    save_model(update, processor, local / MODEL, world)
+    state = update.save(local)  # DeepSpeed: every rank writes its partition here
+    if world.is_main:
+        torch.save({"loop": loop, "update": update.describe(), **state}, local / TRAINER_STATE)
+    ranks.barrier(world)
     prefix = checkpoint_key(step)
-    sft_checkpoints.upload_dir(store, local, prefix)
-    sft_checkpoints.commit(store, prefix, {"step": step, "stage": "rl"})
-    shutil.rmtree(local, ignore_errors=True)
+    if world.is_node_main:
+        sft_checkpoints.upload_dir(store, local, prefix)
+    ranks.barrier(world)
+    if world.is_main:
+        sft_checkpoints.commit(store, prefix, {"step": step, "stage": "rl", "world_size": world.size,
+                                               "update": update.describe()})
+    if world.is_node_main:
+        shutil.rmtree(local, ignore_errors=True)
+    ranks.barrier(world)
     return prefix
 
 
-def save_model(model: Any, processor: Any, out: Path) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
+def save_model(update: Any, processor: Any, out: Path, world: ranks.World) -> Path:
+    """The policy as an HF model directory, written by rank 0 (a collective under ZeRO-3)."""
+    state_dict = update.export_state_dict()
+    if world.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        update.model.save_pretrained(out, state_dict=state_dict)
+        processor.save_pretrained(out)
     return out
 
 
@@ -54,10 +72,13 @@ def newest_complete(store: stores.ArtifactStore) -> dict[str, Any] | None:
     return sft_checkpoints.newest_complete(store, CHECKPOINTS)
 
 
-def download(store: stores.ArtifactStore, manifest: dict[str, Any], local: Path) -> tuple[Path, dict[str, Any]]:
-    """Fetch a committed checkpoint; returns its model directory and trainer state."""
+def download(store: stores.ArtifactStore, manifest: dict[str, Any], local: Path) -> Path:
+    """Fetch a committed checkpoint into `local` (on each machine's first rank); returns `local`."""
     prefix = checkpoint_key(manifest["step"])
     for rel in manifest["files"]:
         store.get_file(stores.join(prefix, rel), local / rel)
-    state = torch.load(local / TRAINER_STATE, map_location="cpu", weights_only=False)
-    return local / "model", state
+    return local
+
+
+def trainer_state(local: Path) -> dict[str, Any]:
+    return torch.load(local / TRAINER_STATE, map_location="cpu", weights_only=False)

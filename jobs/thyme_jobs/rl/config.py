@@ -85,6 +85,13 @@ class RLConfig(BaseModel):
     batch_size: int = Field(1, ge=1, le=4096, description="Prompts per step.")
     save_steps: int = Field(100, ge=1, description="Checkpoint every this many steps (and at the end).")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+    deepspeed: Literal["zero2", "zero3"] | None = Field(
+        None, description="DeepSpeed ZeRO stage of the update (the SFT stage's configs); null: a plain AdamW, "
+                          "gradients averaged over the torchrun processes.")
+    freeze_vision: bool = Field(
+        True, description="Keep the vision tower (ViT and patch merger) frozen, as the SFT stage does by default "
+                          "(Thyme's RL froze the ViT and trained the merger). With deepspeed, a trainable tower "
+                          "needs an image in every prompt.")
     seed: int = Field(0, ge=0, description="Seeds prompt order and sampling.")
     keep_rollouts: int = Field(
         8, ge=0, le=4096, description="Trajectories per step written to rl/rollouts/ for people to inspect."

@@ -123,6 +123,12 @@ class VLLMEngine:
                 "set engine: transformers to generate with transformers instead"
             ) from exc
         self.encoder = encoder
+        options: dict[str, Any] = {}
+        if torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+            # one engine per torchrun process, on that process's GPU, inside torchrun's
+            # process group instead of a group of vLLM's own (TRL's colocate mode does the same)
+            options["distributed_executor_backend"] = "external_launcher"
+            seed += torch.distributed.get_rank()
         self.llm = LLM(
             model=str(model_dir),
             limit_mm_per_prompt={"image": max_images},
@@ -130,6 +136,7 @@ class VLLMEngine:
             gpu_memory_utilization=gpu_memory_utilization,
             max_model_len=max_model_len,
             enable_prefix_caching=True,
+            **options,
         )
 
     def generate(self, requests: Sequence[Trajectory], sampling: Sampling, seed: int) -> list[Generation]:
@@ -171,15 +178,18 @@ class VLLMEngine:
         runner.model.load_weights(((name, p.data) for name, p in model.named_parameters()))
 
 
-def build_engine(kind: str, *, model: Any, model_dir: Path, encoder: TrajectoryEncoder, max_images: int, seed: int) -> Any:
+def resolve(kind: str) -> str:
     """`auto` means vLLM when CUDA and vLLM are both present, else transformers."""
-    if kind == "auto":
-        try:
-            import vllm  # noqa: F401
+    if kind != "auto":
+        return kind
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        return "transformers"
+    return "vllm" if torch.cuda.is_available() else "transformers"
 
-            kind = "vllm" if torch.cuda.is_available() else "transformers"
-        except ImportError:
-            kind = "transformers"
-    if kind == "vllm":
+
+def build_engine(kind: str, *, model: Any, model_dir: Path, encoder: TrajectoryEncoder, max_images: int, seed: int) -> Any:
+    if resolve(kind) == "vllm":
         return VLLMEngine(model_dir, encoder, max_images=max_images, seed=seed)
     return TransformersEngine(model, encoder)

@@ -15,16 +15,20 @@ so `old_logp` is the detached current log-probability and the ratio starts at 1;
 clip matters when a batch is reused (`old_logp` passed in).
 
 Trajectories differ in images and length, so they go through the model one at a time
-with gradients accumulated: no padding, no mixing of vision inputs.
+with gradients accumulated: no padding, no mixing of vision inputs. With several ranks
+each backpropagates its own share and the gradients are averaged (`grpo_update` says how
+the loss is weighted so that the result equals one process doing the whole batch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
+
+from thyme_jobs.rl import updates
 
 
 @dataclass
@@ -88,6 +92,20 @@ def grpo_token_loss(
     return loss, stats
 
 
+class Update(Protocol):
+    """What the step needs from the optimiser side (`updates.PlainUpdate`, `updates.DeepSpeedUpdate`)."""
+
+    forward: Any
+    world_size: int
+    lockstep: bool
+
+    def train(self) -> None: ...
+    def zero_grad(self) -> None: ...
+    def total(self, values: list[float]) -> list[float]: ...
+    def backward(self, loss: torch.Tensor) -> None: ...
+    def step(self) -> float: ...
+
+
 def grpo_step(
     policy: Any,
     reference: Any | None,
@@ -99,19 +117,43 @@ def grpo_step(
     kl_beta: float,
     max_grad_norm: float = 1.0,
 ) -> dict[str, float]:
-    """One optimiser step over `batch`; returns mean loss, KL, clip fraction and grad norm.
+    """One optimiser step of a single process with a plain torch optimizer (see `grpo_update`)."""
+    update = updates.PlainUpdate(policy, optimizer, max_grad_norm=max_grad_norm)
+    return grpo_update(update, reference, batch, advantages, clip_epsilon=clip_epsilon, kl_beta=kl_beta)
 
-    Trajectories with no policy tokens (a failure before the first token) are skipped:
-    they carry no gradient signal.
+
+def grpo_update(
+    update: Update,
+    reference: Any | None,
+    batch: Sequence[EncodedTrajectory],
+    advantages: Sequence[float] | torch.Tensor,
+    *,
+    clip_epsilon: float,
+    kl_beta: float,
+) -> dict[str, float]:
+    """One optimiser step over this rank's `batch`; returns mean loss, KL, clip fraction and grad norm.
+
+    The loss is the mean over every rank's trajectories that have policy tokens. Rank r
+    backpropagates `sum_{i in r} loss_i * W / N` (N such trajectories over all W ranks);
+    averaging gradients over ranks divides by W, which leaves `sum_i loss_i / N`, the
+    single-process loss of the whole batch. A trajectory with no policy tokens (a
+    failure before the first token) carries no signal: it is skipped, or, when the update
+    runs in lockstep, goes through at weight 0.
     """
-    policy.train()
-    optimizer.zero_grad(set_to_none=True)
-    used = [i for i, seq in enumerate(batch) if bool(seq.loss_mask[1:].any())]
-    totals = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "tokens": 0.0}
-    for i in used:
-        seq = batch[i]
-        mask = seq.loss_mask[1:].to(next(policy.parameters()).device)
-        logp = token_logprobs(policy, seq)
+    update.train()
+    update.zero_grad()
+    usable = [bool(seq.loss_mask[1:].any()) for seq in batch]
+    (n_total,) = update.total([float(sum(usable))])
+    sums = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "tokens": 0.0}
+    if n_total == 0:  # every rank sees the same total, so every rank skips the step
+        return {**sums, "grad_norm": 0.0, "trajectories": 0.0}
+    weight = update.world_size / n_total
+    device = next(update.forward.parameters()).device
+    for i, seq in enumerate(batch):
+        if not (usable[i] or update.lockstep):
+            continue
+        mask = seq.loss_mask[1:].to(device)
+        logp = token_logprobs(update.forward, seq)
         if reference is not None and kl_beta > 0:
             with torch.no_grad():
                 ref_logp = token_logprobs(reference, seq)
@@ -120,20 +162,13 @@ def grpo_step(
         loss, stats = grpo_token_loss(
             logp, logp.detach(), ref_logp, float(advantages[i]), mask, clip_epsilon=clip_epsilon, kl_beta=kl_beta
         )
-        # Mean over trajectories: each contributes 1/len(used) of the step.
-        (loss / len(used)).backward()
-        totals["loss"] += float(loss.detach()) / len(used)
-        for key in ("kl", "clip_fraction"):
-            totals[key] += stats[key] / len(used)
-        totals["tokens"] += stats["tokens"]
-    if used:
-        norm = torch.nn.utils.clip_grad_norm_(
-            [p for p in policy.parameters() if p.requires_grad], max_grad_norm
-        )
-        totals["grad_norm"] = float(norm)
-        optimizer.step()
-    else:
-        totals["grad_norm"] = 0.0
-    optimizer.zero_grad(set_to_none=True)
-    totals["trajectories"] = float(len(used))
-    return totals
+        update.backward(loss * (weight if usable[i] else 0.0))
+        if usable[i]:
+            sums["loss"] += float(loss.detach())
+            sums["kl"] += stats["kl"]
+            sums["clip_fraction"] += stats["clip_fraction"]
+            sums["tokens"] += stats["tokens"]
+    grad_norm = update.step()
+    loss, kl, clip, tokens = update.total([sums["loss"], sums["kl"], sums["clip_fraction"], sums["tokens"]])
+    return {"loss": loss / n_total, "kl": kl / n_total, "clip_fraction": clip / n_total, "tokens": tokens,
+            "grad_norm": grad_norm, "trajectories": n_total}

@@ -2,7 +2,8 @@
 
 How to run it:
 
-    thyme rl --config rl.yaml                      # locally, any store URI as run_root
+    thyme rl --config rl.yaml                      # one process: CPU or one GPU
+    torchrun --standalone --nproc-per-node 8 -m thyme_cli.main rl --config rl.yaml
     THYME_STAGE_CONFIG='{"run_root": ...}' thyme rl  # in a pod (the operator sets this)
 
 One step, in this order: pick the step's prompts; roll out `num_generations`
@@ -13,10 +14,16 @@ policy goes to `rl/final/` and `rl/manifest.json` is written last: the commit po
 A rerun that finds it exits at once; one that does not resumes from the newest
 complete checkpoint.
 
+With several processes (torchrun; gloo on CPU) each rolls out and scores a block of
+whole groups (`ranks`), every rank gathers every rank's share of the step, the update
+averages gradients over ranks (a plain AdamW, or DeepSpeed ZeRO with `deepspeed`), and
+rank 0 alone writes metrics, rollouts, status and manifests.
+
 A judge outage marks the step (no update on unknown rewards, `judge/outage` = 1, an
 error log line, `rl/status.json` with state `judge_outage`), and the step is rolled out
 again; after `judge.max_outage_steps` outages in a row the stage fails with the judge's
-error (exit code 3). An outage never turns into rewards of 0.
+error (exit code 3). An outage never turns into rewards of 0. An outage on any rank is
+the step's outage on every rank.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import tempfile
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +41,10 @@ from typing import Any
 import torch
 
 from thyme_jobs import store as stores
-from thyme_jobs.rl import advantages, checkpoints, grpo, prompts, records, rollout, scoring
+from thyme_jobs.rl import (advantages, checkpoints, engines, grpo, prompts, ranks, records, rollout, scoring,
+                           updates)
 from thyme_jobs.rl.config import RLConfig
 from thyme_jobs.rl.encoding import TrajectoryEncoder
-from thyme_jobs.rl.engines import build_engine
 from thyme_jobs.rl.judge import JudgeClient, JudgeError, JudgeStats
 from thyme_jobs.rl.sandbox_runner import SandboxRunner
 from thyme_jobs.sft import checkpoints as sft_checkpoints
@@ -51,7 +58,7 @@ FINAL = "rl/final"
 
 @dataclass
 class LoopState:
-    """The counters a checkpoint carries besides the weights and the optimizer."""
+    """The counters a checkpoint carries besides the weights and the optimizer (equal on every rank)."""
 
     step: int = 0
     reward_sum: float = 0.0
@@ -67,15 +74,15 @@ class Stage:
     cfg: RLConfig
     run: stores.ArtifactStore
     rows: list[dict[str, Any]]
-    policy: Any
+    update: Any  # updates.PlainUpdate | updates.DeepSpeedUpdate
     reference: Any
     processor: Any
-    optimizer: torch.optim.Optimizer
     engine: Any
     encoder: TrajectoryEncoder
     scratch: Path
     state: LoopState
-    writer: Any
+    writer: Any  # TensorBoard, on rank 0 only
+    world: ranks.World
 
 
 def run_stage(cfg: RLConfig, runner: rollout.CodeRunner | None = None, engine: rollout.Engine | None = None) -> int:
@@ -84,50 +91,92 @@ def run_stage(cfg: RLConfig, runner: rollout.CodeRunner | None = None, engine: r
     if run.exists(MANIFEST):
         log.info("rl: %s exists, nothing to do", run.location(MANIFEST))
         return 0
-    torch.manual_seed(cfg.seed)
-    with tempfile.TemporaryDirectory(prefix="thyme-rl-") as tmp:
-        stage = _prepare(cfg, run, Path(tmp))
-        if engine is not None:
-            stage.engine = engine
+    world = ranks.from_environment()
+    started = ranks.start(world, group=cfg.deepspeed is not None)
+    try:
+        torch.manual_seed(cfg.seed)
+        scratch = ranks.node_scratch(world, "thyme-rl-")
         try:
-            asyncio.run(_train(stage, runner))
+            stage = _prepare(cfg, run, scratch, world)
+            if engine is not None:
+                stage.engine = engine
+            try:
+                asyncio.run(_train(stage, runner))
+            finally:
+                if stage.writer is not None:
+                    stage.writer.close()
+                    _upload_tensorboard(stage)
+            _finish(stage)
         finally:
-            stage.writer.close()
-            _upload_tensorboard(stage)
-        _finish(stage)
+            if world.is_node_main:
+                shutil.rmtree(scratch, ignore_errors=True)
+    finally:
+        ranks.stop(started)
     return 0
 
 
-def _prepare(cfg: RLConfig, run: stores.ArtifactStore, scratch: Path) -> Stage:
+def _prepare(cfg: RLConfig, run: stores.ArtifactStore, scratch: Path, world: ranks.World) -> Stage:
     from torch.utils.tensorboard import SummaryWriter
-    from transformers import AutoModelForImageTextToText
 
     from thyme_jobs.sft.processor import load_processor
 
     rows = prompts.read_rows(run, cfg.splits)
-    base_dir = _fetch_model(run, cfg.model, scratch / "base")
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    state = LoopState()
+    per_rank = len(ranks.group_share(cfg.batch_size, world)) * cfg.num_generations  # checks the split first
+    if cfg.deepspeed == "zero3" and world.distributed and engines.resolve(cfg.engine) != "vllm":
+        raise ValueError(
+            "deepspeed: zero3 with several processes needs engine: vllm: ZeRO-3 gathers parameters collectively "
+            "in every forward pass, and transformers' generate runs a different number of them on each rank "
+            "(trajectories end at different lengths); use deepspeed: zero2 with the transformers engine")
+    if world.is_node_main:
+        _fetch_model(run, cfg.model, scratch / "base")
     resume = checkpoints.newest_complete(run)
-    policy_dir, trainer_state = base_dir, None
-    if resume is not None:
-        policy_dir, trainer_state = checkpoints.download(run, resume, scratch / "resume")
-        log.info("rl: resuming from step %d", resume["step"])
+    if resume is not None and world.is_node_main:
+        checkpoints.download(run, resume, scratch / "resume")
+    ranks.barrier(world)
+    policy_dir = scratch / "resume" / checkpoints.MODEL if resume is not None else scratch / "base"
     processor = load_processor(policy_dir)
-    policy = AutoModelForImageTextToText.from_pretrained(policy_dir, dtype=dtype).to(device)
-    # The KL anchor is the stage's starting model, also after a resume.
-    reference = AutoModelForImageTextToText.from_pretrained(base_dir, dtype=dtype).to(device).eval()
-    reference.requires_grad_(False)
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.learning_rate)
-    if trainer_state is not None:
-        optimizer.load_state_dict(trainer_state["optimizer"])
-        state = LoopState(**trainer_state["loop"])
+    update = _build_update(cfg, policy_dir, world, per_rank)
+    # The KL anchor is the stage's starting model, also after a resume; without a KL term
+    # (kl_beta 0) there is nothing to anchor, and a second copy of the model is not loaded.
+    reference = None
+    if cfg.kl_beta > 0:
+        reference = updates.reference_model(_load_model(scratch / "base", world), cfg.deepspeed, update)
+    state = LoopState()
+    if resume is not None:
+        saved = checkpoints.trainer_state(scratch / "resume")
+        update.load(scratch / "resume", saved)
+        state = LoopState(**saved["loop"])
+        log.info("rl: resuming from step %d", resume["step"])
     encoder = TrajectoryEncoder(processor, cfg.system_prompt)
-    engine = build_engine(cfg.engine, model=policy, model_dir=policy_dir, encoder=encoder,
-                          max_images=cfg.max_images, seed=cfg.seed)
-    writer = SummaryWriter(str(scratch / "tensorboard"))
-    return Stage(cfg, run, rows, policy, reference, processor, optimizer, engine, encoder, scratch, state, writer)
+    engine = engines.build_engine(cfg.engine, model=update.model, model_dir=policy_dir, encoder=encoder,
+                                  max_images=cfg.max_images, seed=cfg.seed)
+    writer = SummaryWriter(str(scratch / "tensorboard")) if world.is_main else None
+    return Stage(cfg, run, rows, update, reference, processor, engine, encoder, scratch, state, writer, world)
+
+
+def _load_model(path: Path, world: ranks.World) -> torch.nn.Module:
+    from transformers import AutoModelForImageTextToText
+
+    dtype = torch.bfloat16 if world.device.startswith("cuda") else torch.float32
+    return AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(world.device)
+
+
+def _build_update(cfg: RLConfig, policy_dir: Path, world: ranks.World, micro_steps: int) -> Any:
+    from thyme_jobs.sft.train import freeze_vision
+
+    if cfg.deepspeed is not None:  # fail before loading anything when DeepSpeed is missing
+        from thyme_jobs.sft.deepspeed_config import require_deepspeed
+
+        require_deepspeed(cfg.deepspeed)
+    policy = _load_model(policy_dir, world)
+    if cfg.freeze_vision:
+        freeze_vision(policy)
+    if cfg.deepspeed is None:
+        return updates.PlainUpdate.adamw(policy, learning_rate=cfg.learning_rate, max_grad_norm=cfg.max_grad_norm,
+                                         world=world)
+    return updates.DeepSpeedUpdate(policy, cfg.deepspeed, micro_steps=micro_steps, learning_rate=cfg.learning_rate,
+                                   max_grad_norm=cfg.max_grad_norm, bf16=world.device.startswith("cuda"),
+                                   world=world)
 
 
 def _fetch_model(run: stores.ArtifactStore, model: str, local: Path) -> Path:
@@ -156,9 +205,8 @@ async def _train(stage: Stage, runner: rollout.CodeRunner | None) -> None:
                     continue  # a judge outage: the same step again, until max_outage_steps in a row
                 step = stage.state.step
                 if step % cfg.save_steps == 0 or step == cfg.steps:
-                    key = checkpoints.save(stage.run, step, stage.policy, stage.processor,
-                                           {"optimizer": stage.optimizer.state_dict(), "loop": vars(stage.state)},
-                                           stage.scratch)
+                    key = checkpoints.save(stage.run, step, stage.update, stage.processor, vars(stage.state),
+                                           stage.scratch, stage.world)
                     log.info("rl: step %d checkpointed to %s", step, key)
     finally:
         if owned and isinstance(runner, SandboxRunner):
@@ -167,44 +215,66 @@ async def _train(stage: Stage, runner: rollout.CodeRunner | None) -> None:
 
 async def _one_step(stage: Stage, runner: rollout.CodeRunner, judge: JudgeClient | None) -> bool:
     """Roll out, score and update once; False when a judge outage left the step undone."""
-    cfg, state = stage.cfg, stage.state
+    cfg, state, world = stage.cfg, stage.state, stage.world
     step = state.step + 1
-    picked = [stage.rows[i] for i in prompts.step_rows(len(stage.rows), state.step, cfg.batch_size, cfg.seed)]
-    trajectories = prompts.trajectories_for(stage.run, picked, step, cfg.num_generations)
+    groups = ranks.group_share(cfg.batch_size, world)
+    rows = prompts.step_rows(len(stage.rows), state.step, cfg.batch_size, cfg.seed)
+    picked = [stage.rows[rows[g]] for g in groups]
+    trajectories = prompts.trajectories_for(stage.run, picked, step, cfg.num_generations, first_group=groups.start)
     started = time.perf_counter()
-    await rollout.rollout(trajectories, stage.engine, runner, _settings(cfg), seed=cfg.seed + step)
-    metrics = records.rollout_metrics(trajectories, time.perf_counter() - started)
+    # Distinct sampling seeds per rank; a single process keeps its historical seed.
+    await rollout.rollout(trajectories, stage.engine, runner, _settings(cfg),
+                          seed=(cfg.seed + step) * world.size + world.rank)
+    seconds = time.perf_counter() - started
     requests = [scoring.ScoreRequest(t.question, t.completion, t.truth) for t in trajectories]
+    scores, outage = None, None
     try:
         scores = await scoring.score_batch(requests, cfg.rewards, judge)
     except JudgeError as exc:
-        state.outage_steps, state.consecutive_outages = state.outage_steps + 1, state.consecutive_outages + 1
-        log.error("rl: step %d: judge outage (%d in a row), no update on unknown rewards, the step will be "
-                  "rolled out again: %s", step, state.consecutive_outages, exc)
-        metrics |= records.judge_metrics(_judge_stats(judge), outage=True)
-        _write_step(stage, step, trajectories, None, None, metrics)
-        _write_status(stage, "judge_outage", f"step {step}: {exc}")
-        if state.consecutive_outages >= cfg.judge.max_outage_steps:
-            raise
-        return False
+        outage = exc
+    mine = records.share(groups.start * cfg.num_generations, trajectories, scores, _judge_stats(judge), seconds,
+                         outage, cfg.keep_rollouts)
+    whole = records.merge(ranks.all_gather(mine, world))
+    metrics = records.rollout_metrics(whole.trajectories, whole.seconds)
+    if whole.outage is not None:
+        return _outage(stage, step, whole, metrics, own=outage)
     state.consecutive_outages = 0
-    adv = advantages.group_advantages(torch.tensor([s.total for s in scores]), cfg.num_generations)
-    train_stats = grpo.grpo_step(stage.policy, stage.reference, stage.optimizer, _encode_all(stage, trajectories),
-                                 adv, clip_epsilon=cfg.clip_epsilon, kl_beta=cfg.kl_beta,
-                                 max_grad_norm=cfg.max_grad_norm)
+    adv = advantages.group_advantages(torch.tensor([s.total for s in whole.scores]), cfg.num_generations)
+    first = groups.start * cfg.num_generations
+    encoded = _encode_all(stage, trajectories)
+    train_stats = grpo.grpo_update(stage.update, stage.reference, encoded, adv[first:first + len(trajectories)],
+                                   clip_epsilon=cfg.clip_epsilon, kl_beta=cfg.kl_beta)
     if hasattr(stage.engine, "sync_weights"):
-        stage.engine.sync_weights(stage.policy)
-    metrics |= records.reward_metrics(scores) | records.judge_metrics(_judge_stats(judge), outage=False)
+        with stage.update.full_weights() as model:
+            stage.engine.sync_weights(model)
+    metrics |= records.reward_metrics(whole.scores) | records.judge_metrics(whole.judge, outage=False)
     metrics |= {f"train/{k}": v for k, v in train_stats.items()}
     mean_reward = metrics["reward/total"]
     state.step, state.last_mean_reward = step, mean_reward
-    state.reward_sum += sum(s.total for s in scores)
-    state.reward_count += len(scores)
-    _write_step(stage, step, trajectories, scores, adv.tolist(), metrics)
+    state.reward_sum += sum(s.total for s in whole.scores)
+    state.reward_count += len(whole.scores)
+    _write_step(stage, step, whole, adv.tolist(), metrics)
     _write_status(stage, "running", f"step {step}/{cfg.steps}: mean reward {mean_reward:.4f}")
-    log.info("rl: step %d/%d reward %.4f tool calls/traj %.2f loss %.4f", step, cfg.steps, mean_reward,
-             metrics["rollout/tool_calls_per_trajectory"], train_stats["loss"])
+    if world.is_main:
+        log.info("rl: step %d/%d reward %.4f tool calls/traj %.2f loss %.4f", step, cfg.steps, mean_reward,
+                 metrics["rollout/tool_calls_per_trajectory"], train_stats["loss"])
     return True
+
+
+def _outage(stage: Stage, step: int, whole: records.StepShare, metrics: dict[str, float],
+            own: BaseException | None) -> bool:
+    """A judge outage on any rank: no rank updates; after max_outage_steps in a row every rank raises."""
+    state = stage.state
+    state.outage_steps, state.consecutive_outages = state.outage_steps + 1, state.consecutive_outages + 1
+    if stage.world.is_main:
+        log.error("rl: step %d: judge outage (%d in a row), no update on unknown rewards, the step will be "
+                  "rolled out again: %s", step, state.consecutive_outages, whole.outage)
+    metrics |= records.judge_metrics(whole.judge, outage=True)
+    _write_step(stage, step, whole, None, metrics)
+    _write_status(stage, "judge_outage", f"step {step}: {whole.outage}")
+    if state.consecutive_outages >= stage.cfg.judge.max_outage_steps:
+        raise own if own is not None else whole.outage
+    return False
 
 
 def _settings(cfg: RLConfig) -> rollout.RolloutSettings:
@@ -221,7 +291,12 @@ def _judge_stats(judge: JudgeClient | None) -> JudgeStats:
 
 
 def _encode_all(stage: Stage, trajectories: list[rollout.Trajectory]) -> list[grpo.EncodedTrajectory]:
-    """Encode each trajectory; one that cannot be encoded is marked and left out of the loss."""
+    """Encode each trajectory; one that cannot be encoded is marked and left out of the loss.
+
+    In its place goes its prompt alone with no policy tokens: it contributes nothing, yet
+    still passes the same parts of the model (the vision tower with the input image),
+    which a lockstep (DeepSpeed) update needs on every rank.
+    """
     out = []
     for t in trajectories:
         try:
@@ -229,24 +304,42 @@ def _encode_all(stage: Stage, trajectories: list[rollout.Trajectory]) -> list[gr
         except Exception as exc:  # a broken trajectory must not take the step down with it
             log.warning("rl: trajectory %s cannot be encoded, no loss from it: %s", t.id, exc)
             t.failure = t.failure or f"encoding failed: {exc}"
-            out.append(grpo.EncodedTrajectory(torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.bool)))
+            out.append(_prompt_only(stage, t))
+    if stage.update.lockstep and not stage.cfg.freeze_vision:
+        blind = [t.id for t, e in zip(trajectories, out) if "pixel_values" not in e.extra]
+        if blind:
+            raise ValueError(f"trajectories {blind[:4]} have no image: with deepspeed and freeze_vision: false every "
+                             "trajectory must pass the vision tower (DeepSpeed reduces the gradients of the same "
+                             "parameters on every rank); set freeze_vision: true or give every prompt an image")
     return out
 
 
-def _write_step(stage: Stage, step: int, trajectories: list[rollout.Trajectory], scores: Any, adv: Any,
+def _prompt_only(stage: Stage, t: rollout.Trajectory) -> grpo.EncodedTrajectory:
+    try:
+        prompt = rollout.Trajectory(t.id, t.prompt_id, t.question, t.input_images, t.truth)
+        seq = stage.encoder.encode(prompt)
+        return grpo.EncodedTrajectory(seq.input_ids, torch.zeros_like(seq.loss_mask), seq.extra)
+    except Exception:
+        return grpo.EncodedTrajectory(torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.bool))
+
+
+def _write_step(stage: Stage, step: int, whole: records.StepShare, adv: list[float] | None,
                 metrics: dict[str, float]) -> None:
+    """TensorBoard scalars and rl/rollouts/<step>.jsonl (rank 0), and the reward history (every rank)."""
+    stage.state.history.append({"step": float(step), **{k: v for k, v in metrics.items() if k.startswith("reward/")}})
+    if not stage.world.is_main:
+        return
     for name, value in metrics.items():
         stage.writer.add_scalar(name, value, step)
     stage.writer.flush()
-    stage.state.history.append({"step": float(step), **{k: v for k, v in metrics.items() if k.startswith("reward/")}})
     lines = []
-    for i, t in enumerate(trajectories[: stage.cfg.keep_rollouts]):
+    for i, t in enumerate(whole.trajectories[: stage.cfg.keep_rollouts]):
         keys = []
         for k, data in enumerate(b for s in t.segments for b in s.images):
             key = stores.join("rl/rollouts", f"{step:08d}", f"{t.id}-{k}.png")
             stage.run.put_bytes(key, data)
             keys.append(key)
-        record = records.trajectory_record(t, scores[i] if scores else None, adv[i] if adv else None, keys)
+        record = records.trajectory_record(t, whole.scores[i] if whole.scores else None, adv[i] if adv else None, keys)
         lines.append(json.dumps(record, ensure_ascii=False))
     stage.run.put_bytes(f"rl/rollouts/{step:08d}.jsonl", ("\n".join(lines) + "\n").encode())
     _upload_tensorboard(stage)
@@ -254,34 +347,39 @@ def _write_step(stage: Stage, step: int, trajectories: list[rollout.Trajectory],
 
 def _upload_tensorboard(stage: Stage) -> None:
     local = stage.scratch / "tensorboard"
-    if local.is_dir():
+    if stage.world.is_main and local.is_dir():
         sft_checkpoints.upload_dir(stage.run, local, "rl/tensorboard")
 
 
 def _write_status(stage: Stage, state: str, message: str) -> None:
-    stores.put_json(stage.run, STATUS, {"state": state, "step": stage.state.step, "message": message,
-                                        "updated_at": time.time()})
+    if stage.world.is_main:
+        stores.put_json(stage.run, STATUS, {"state": state, "step": stage.state.step, "message": message,
+                                            "updated_at": time.time()})
 
 
 def _finish(stage: Stage) -> None:
     """rl/final/ (an HF model directory, manifest last), then rl/manifest.json: the commit point."""
-    cfg, state = stage.cfg, stage.state
-    local = checkpoints.save_model(stage.policy, stage.processor, stage.scratch / "final")
-    sft_checkpoints.upload_dir(stage.run, local, FINAL)
-    sft_checkpoints.commit(stage.run, FINAL, {"step": state.step, "stage": "rl"})
-    summary = {
-        "steps": state.step,
-        "final": FINAL,
-        "mean_reward": state.reward_sum / state.reward_count if state.reward_count else None,
-        "last_mean_reward": state.last_mean_reward,
-        "trajectories_scored": state.reward_count,
-        "judge_outage_steps": state.outage_steps,
-        "accuracy": "rules, then judge" if cfg.judge.endpoint else "rule-only: no judge configured, "
-                    "undecided answers scored 0 and consistency not measured",
-        "rollouts": "rl/rollouts",
-        "tensorboard": "rl/tensorboard",
-        "config": json.loads(cfg.model_dump_json()),
-    }
-    _write_status(stage, "done", f"{state.step} steps, mean reward {summary['mean_reward']}")
-    stores.put_json(stage.run, MANIFEST, summary)
-    log.info("rl: done, %s", stage.run.location(MANIFEST))
+    cfg, state, world = stage.cfg, stage.state, stage.world
+    local = checkpoints.save_model(stage.update, stage.processor, stage.scratch / "final", world)
+    if world.is_main:
+        sft_checkpoints.upload_dir(stage.run, local, FINAL)
+        sft_checkpoints.commit(stage.run, FINAL, {"step": state.step, "stage": "rl"})
+        summary = {
+            "steps": state.step,
+            "final": FINAL,
+            "mean_reward": state.reward_sum / state.reward_count if state.reward_count else None,
+            "last_mean_reward": state.last_mean_reward,
+            "trajectories_scored": state.reward_count,
+            "judge_outage_steps": state.outage_steps,
+            "accuracy": "rules, then judge" if cfg.judge.endpoint else "rule-only: no judge configured, "
+                        "undecided answers scored 0 and consistency not measured",
+            "rollouts": "rl/rollouts",
+            "tensorboard": "rl/tensorboard",
+            "world_size": world.size,
+            "update": stage.update.describe(),
+            "config": json.loads(cfg.model_dump_json()),
+        }
+        _write_status(stage, "done", f"{state.step} steps, mean reward {summary['mean_reward']}")
+        stores.put_json(stage.run, MANIFEST, summary)
+        log.info("rl: done, %s", stage.run.location(MANIFEST))
+    ranks.barrier(world)

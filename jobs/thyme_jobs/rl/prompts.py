@@ -58,14 +58,20 @@ def step_rows(n_rows: int, step: int, batch_size: int, seed: int) -> list[int]:
 
 
 def trajectories_for(
-    run: stores.ArtifactStore, rows: list[dict[str, Any]], step: int, num_generations: int
+    run: stores.ArtifactStore, rows: list[dict[str, Any]], step: int, num_generations: int, first_group: int = 0
 ) -> list[Trajectory]:
-    """`num_generations` fresh trajectories per row, a group next to each other."""
+    """`num_generations` fresh trajectories per row, a group next to each other.
+
+    An id names the step, the group's position in it (`first_group` is that of `rows[0]`,
+    which differs per rank) and the generation, so it is unique within the step (each id is
+    a sandbox session) even when a row is drawn twice, as at an epoch boundary.
+    """
     out = []
-    for row in rows:
+    for offset, row in enumerate(rows):
         n_inputs = row["question"].count(IMAGE)
         images = [run.get_bytes(key) for key in row.get("images", [])[:n_inputs]]
         truth = reference_answer(row.get("response", ""))
         for g in range(num_generations):
-            out.append(Trajectory(f"s{step}-{row['id']}-g{g}".replace("/", "_"), row["id"], row["question"], images, truth))
+            tid = f"s{step}-p{first_group + offset}-{row['id']}-g{g}".replace("/", "_")
+            out.append(Trajectory(tid, row["id"], row["question"], images, truth))
     return out

@@ -1,6 +1,8 @@
 """What a step leaves behind for people: metric values and inspectable trajectory records.
 
-Pure: the stage shell writes these to TensorBoard and the store. The metric names are the
+Pure: the stage shell writes these to TensorBoard and the store. With several ranks,
+each sends its `StepShare` and every rank `merge`s them, so rank 0 writes the step as
+one process would have, and every rank keeps the same counters. The metric names are the
 ones the issue asks for (rewards by kind, tool calls per trajectory, sandbox errors,
 judge latency), grouped by prefix so TensorBoard shows them as sections.
 """
@@ -8,6 +10,7 @@ judge latency), grouped by prefix so TensorBoard shows them as sections.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from statistics import fmean
 from typing import Any
 
@@ -81,3 +84,53 @@ def trajectory_record(
         },
         "advantage": advantage,
     }
+
+
+@dataclass
+class StepShare:
+    """One rank's part of a step, gathered by every rank before the update.
+
+    `trajectories` start at global position `first`; those past `keep` carry empty image
+    bytes (counts kept, bytes dropped): only the first `keep_rollouts` are written out, and
+    a step's sandbox images would be heavy to send between processes.
+    """
+
+    first: int
+    trajectories: list[Trajectory]
+    scores: list[RewardBreakdown] | None
+    judge: JudgeStats
+    seconds: float
+    outage: BaseException | None = None
+
+
+def light_copy(t: Trajectory) -> Trajectory:
+    """`t` with every image's bytes dropped (their number stays, for the metrics)."""
+    segments = [replace(s, images=[b""] * len(s.images)) for s in t.segments]
+    return replace(t, input_images=[b""] * len(t.input_images), segments=segments)
+
+
+def share(first: int, trajectories: Sequence[Trajectory], scores: list[RewardBreakdown] | None, judge: JudgeStats,
+          seconds: float, outage: BaseException | None, keep: int) -> StepShare:
+    light = [t if first + i < keep else light_copy(t) for i, t in enumerate(trajectories)]
+    return StepShare(first, light, scores, judge, seconds, outage)
+
+
+def merge(shares: Sequence[StepShare]) -> StepShare:
+    """The whole step from every rank's share, in global order; the slowest rank's time;
+    the first outage (any rank's outage is the step's: no rank updates on unknown rewards)."""
+    shares = sorted(shares, key=lambda s: s.first)
+    outages = [s.outage for s in shares if s.outage is not None]
+    judge = JudgeStats()
+    for s in shares:
+        judge.requests += s.judge.requests
+        judge.retries += s.judge.retries
+        judge.failures += s.judge.failures
+        judge.latencies.extend(s.judge.latencies)
+    return StepShare(
+        first=0,
+        trajectories=[t for s in shares for t in s.trajectories],
+        scores=None if outages else [x for s in shares for x in (s.scores or [])],
+        judge=judge,
+        seconds=max((s.seconds for s in shares), default=0.0),
+        outage=outages[0] if outages else None,
+    )

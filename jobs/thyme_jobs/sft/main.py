@@ -51,8 +51,11 @@ def run(cfg: SFTConfig) -> dict[str, Any] | None:
     from thyme_jobs.sft.processor import load_processor
 
     # Starts torch.distributed from torchrun's environment (gloo on CPU); the Trainer reuses it.
+    # cpu=True on CPU: without it accelerate calls a CPU process group "not distributed" and
+    # wait_for_everyone() does not wait, so rank 1 could read the model rank 0 is still fetching.
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    state = PartialState(backend="gloo" if distributed and not torch.cuda.is_available() else None)
+    cpu = not torch.cuda.is_available()
+    state = PartialState(cpu=cpu, backend="gloo" if distributed and cpu else None)
     world, rank, local_rank = state.num_processes, state.process_index, state.local_process_index
     work = Path(cfg.work_dir or os.environ.get("THYME_WORK_DIR") or tempfile.mkdtemp(prefix="thyme-sft-"))
     model_dir = work / "model"

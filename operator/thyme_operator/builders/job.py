@@ -55,7 +55,10 @@ def stage_job(spec: api.ThymeRunSpec, owner: meta.Owner, stage: str, attempt: in
         cfg = spec.stages.rl
         job_spec.update(completions=1, parallelism=1)
         env.append({"name": "THYME_ROLLOUT_URL", "value": f"http://{names.rl_part(owner.name, 'rollout')}:8000/v1"})
-        container = {"name": "rl", "image": spec.images.trainer, "command": ["thyme", "rl"],
+        # one trainer process per GPU on this one node; --standalone rendezvouses on localhost
+        container = {"name": "rl", "image": spec.images.trainer,
+                     "command": ["torchrun", "--standalone", f"--nproc-per-node={cfg.gpus}",
+                                 "-m", "thyme_cli.main", "rl"],
                      "resources": pods.resources(cfg.resources.cpu, cfg.resources.memory, cfg.gpus)}
         pod_spec.update(pods.scheduling(spec, gpu=True))
     else:

@@ -84,6 +84,12 @@ def test_rl_sandbox_is_locked_down_and_denied_egress():
     assert config["sandbox_url"] == "http://demo-rl-sandbox.ml.svc:8080"
     assert config["judge"]["endpoint"] == "http://judge.example:8000/v1"
     assert config["model"] == "s3://thyme/thyme/runs/ml/demo/sft/final"
+    assert config["deepspeed"] == "zero3"  # the API's default, Thyme's choice for RL
+    # one trainer process per GPU of the pod
+    trainer = job["spec"]["template"]["spec"]["containers"][0]
+    assert trainer["command"][:3] == ["torchrun", "--standalone", "--nproc-per-node=8"]
+    assert trainer["command"][-3:] == ["-m", "thyme_cli.main", "rl"]
+    assert trainer["resources"]["limits"]["nvidia.com/gpu"] == "8"
     # supporting objects come before the Job that needs them
     assert list(children)[-1] == ("Job", "demo-rl-1")
 

@@ -31,6 +31,12 @@ def test_rl_config_is_valid_for_the_rl_program():
     assert parsed.splits == ["math"] and parsed.steps == 10
 
 
+def test_rl_deepspeed_none_maps_to_null_and_a_stage_passes_through():
+    assert stage_configs.rl_config(spec(stages__rl__deepspeed="none"), "ml", "demo")["deepspeed"] is None
+    parsed = RLConfig.model_validate(stage_configs.rl_config(spec(stages__rl__deepspeed="zero2"), "ml", "demo"))
+    assert parsed.deepspeed == "zero2"
+
+
 def test_rl_without_sft_starts_from_the_base_model():
     config = stage_configs.rl_config(spec(stages__sft=None), "ml", "demo")
     assert config["model"] == "s3://models/Qwen2.5-VL-7B-Instruct"

@@ -18,6 +18,7 @@ def test_defaults_follow_the_recipe() -> None:
     assert (cfg.num_generations, cfg.text_temperature, cfg.code_temperature, cfg.max_images) == (4, 1.0, 0.0, 10)
     assert (cfg.rewards.format, cfg.rewards.accuracy, cfg.rewards.consistency) == (0.5, 1.0, 0.5)
     assert cfg.model == "sft/final" and cfg.judge.endpoint is None and cfg.save_steps == 10
+    assert cfg.deepspeed is None and cfg.freeze_vision  # a plain update; Thyme's RL keeps the ViT frozen
 
 
 @pytest.mark.parametrize(
@@ -33,6 +34,7 @@ def test_defaults_follow_the_recipe() -> None:
         ({"clip_epsilon": 1.5}, "clip_epsilon"),
         ({"learning_rate": 0}, "learning_rate"),
         ({"stesp": 3}, "stesp"),
+        ({"deepspeed": "zero1"}, "deepspeed"),
     ],
 )
 def test_errors_name_the_field(change: dict, field: str) -> None:

@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import doctest
-from types import SimpleNamespace
-
 import pytest
 import torch
 
 from thyme_jobs.rl import advantages, grpo
 
-
-class TinyLM(torch.nn.Module):
-    """Embedding -> GRU -> vocabulary: enough context dependence for a policy-gradient test."""
-
-    def __init__(self, vocab: int = 12, width: int = 16) -> None:
-        super().__init__()
-        self.embed = torch.nn.Embedding(vocab, width)
-        self.rnn = torch.nn.GRU(width, width, batch_first=True)
-        self.head = torch.nn.Linear(width, vocab)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> SimpleNamespace:
-        hidden, _ = self.rnn(self.embed(input_ids))
-        return SimpleNamespace(logits=self.head(hidden))
-
-
-def _trajectory(tokens: list[int], prompt_len: int, masked: tuple[int, ...] = ()) -> grpo.EncodedTrajectory:
-    mask = torch.tensor([i >= prompt_len and i not in masked for i in range(len(tokens))])
-    return grpo.EncodedTrajectory(torch.tensor(tokens), mask)
+from .rl_fixtures import TinyLM, trajectory as _trajectory
 
 
 def _sequence_logp(model: torch.nn.Module, seq: grpo.EncodedTrajectory) -> float:

@@ -24,8 +24,11 @@ def test_rows_become_groups_with_the_input_images_and_the_answer(tmp_path) -> No
     stores.put_json(run, "data/s/manifest.json", {"jsonl": ["data/s/shards/0/rows.jsonl"], "rows": 1, "rejected": 0})
     rows = prompts.read_rows(run, ["s"])
     group = prompts.trajectories_for(run, rows, step=3, num_generations=2)
-    assert [t.id for t in group] == ["s3-s_f_0-g0", "s3-s_f_0-g1"]
+    assert [t.id for t in group] == ["s3-p0-s_f_0-g0", "s3-p0-s_f_0-g1"]
     assert all(t.input_images == [b"A"] and t.truth == "7" and t.prompt_id == "s/f/0" for t in group)
+    # the same row drawn twice in a step (or by two ranks) gets distinct sandbox sessions
+    twice = prompts.trajectories_for(run, rows + rows, step=3, num_generations=1, first_group=4)
+    assert [t.id for t in twice] == ["s3-p4-s_f_0-g0", "s3-p5-s_f_0-g0"]
 
 
 def test_a_missing_split_says_to_run_convert(tmp_path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -68,12 +69,22 @@ def test_deepspeed_config_rejects_unknown_stage():
         deepspeed_config.deepspeed_config("zero1")
 
 
-def test_asking_for_deepspeed_without_it_is_a_clear_error():
-    pytest.importorskip("transformers")
-    try:
-        import deepspeed  # noqa: F401
-        pytest.skip("deepspeed is installed here")
-    except ImportError:
-        pass
-    with pytest.raises(RuntimeError, match="gpu extra"):
+def test_asking_for_deepspeed_without_it_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "deepspeed", None)  # import deepspeed -> ImportError, installed or not
+    with pytest.raises(RuntimeError, match="deepspeed='zero2' needs the DeepSpeed package.*gpu extra"):
         deepspeed_config.require_deepspeed("zero2")
+
+
+@pytest.mark.parametrize("stage", ["zero2", "zero3"])
+def test_resolved_config_fills_every_auto_for_a_program_without_a_trainer(stage):
+    cfg = deepspeed_config.resolved_config(stage, bf16=True, micro_batch_size=1, gradient_accumulation_steps=6,
+                                           world_size=4, max_grad_norm=0.5, hidden_size=3584)
+    assert "auto" not in json.dumps(cfg)
+    # DeepSpeed refuses to start unless these multiply out
+    assert cfg["train_batch_size"] == cfg["train_micro_batch_size_per_gpu"] * cfg["gradient_accumulation_steps"] * 4
+    assert cfg["gradient_clipping"] == 0.5 and cfg["bf16"]["enabled"] is True
+    zero = cfg["zero_optimization"]
+    assert zero["reduce_bucket_size"] == 3584 * 3584
+    if stage == "zero3":
+        assert zero["stage3_prefetch_bucket_size"] == int(0.9 * 3584 * 3584)
+        assert zero["stage3_param_persistence_threshold"] == 35840

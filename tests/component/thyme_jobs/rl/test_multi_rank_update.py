@@ -1,0 +1,85 @@
+"""The GRPO update over two real gloo processes equals one process doing the whole batch.
+
+Each case runs `rank_worker.py` under torchrun: two ranks, one prompt group each, one
+step, the update's state saved and loaded into a differently initialised model, a second
+step. The weights every rank ends with must be those of a single process taking both
+steps on all four trajectories: gradient averaging, the loss weighting over ranks,
+skipped (plain) or zero-weight (DeepSpeed lockstep) trajectories and checkpoint resume
+all have to be right for that to hold. DeepSpeed runs on CPU (`DS_ACCELERATOR=cpu`,
+gloo); its first start on a machine compiles its shared-memory collective (about a
+minute on two cores, then cached in ~/.cache/torch_extensions).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from thyme_jobs.rl import advantages, grpo
+
+from unit.thyme_jobs.rl.rl_fixtures import TinyLM, two_groups
+
+WORKER = Path(__file__).with_name("rank_worker.py")
+ROOT = Path(__file__).parents[4]
+NO_DEEPSPEED = "deepspeed is not installed (pip install deepspeed; it builds no ops at install time)"
+DEEPSPEED = pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason=NO_DEEPSPEED)
+
+
+def free_port() -> int:
+    # torchrun's static rendezvous needs a real port: with 0 the ranks never meet
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The parent's environment with this checkout's sources and tests first, one thread per rank."""
+    env = dict(os.environ)
+    paths = [str(ROOT / part) for part in ("operator", "jobs", "sandbox", "cli", "tests")]
+    env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
+    # the CPU path even on a machine with GPUs; the venv's bin on PATH, as activating it would
+    # do, for the ninja DeepSpeed compiles its shared-memory collective with
+    env.update({"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "DS_ACCELERATOR": "cpu", "CUDA_VISIBLE_DEVICES": "",
+                "MASTER_ADDR": "127.0.0.1", "PATH": os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])})
+    env.update(extra or {})
+    return env
+
+
+def single_process_weights() -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    policy = TinyLM()
+    reference = TinyLM()
+    reference.load_state_dict(policy.state_dict())
+    reference.requires_grad_(False)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-2)
+    batch, rewards = two_groups()
+    adv = advantages.group_advantages(rewards, 2)
+    for _ in range(2):
+        grpo.grpo_step(policy, reference, optimizer, batch, adv, clip_epsilon=0.2, kl_beta=0.01)
+    return policy.state_dict()
+
+
+@pytest.mark.parametrize("kind", ["plain", pytest.param("zero2", marks=DEEPSPEED),
+                                  pytest.param("zero3", marks=DEEPSPEED)])
+def test_two_ranks_update_like_one_process_and_resume_exactly(kind, tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+         str(WORKER), kind, str(tmp_path)],
+        env=torchrun_env(), capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    want = single_process_weights()
+    results = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)]
+    for got in results:
+        assert got["world_size"] == 2
+        assert got["first"]["trajectories"] == 3  # the one without policy tokens counts nowhere
+        for name, value in want.items():
+            # DeepSpeed reduce-scatters in another order: equal up to float rounding
+            torch.testing.assert_close(got["weights"][name], value, rtol=0, atol=1e-6 if kind != "plain" else 0)
+    assert results[0]["first"] == results[1]["first"] and results[0]["second"] == results[1]["second"]
