@@ -41,6 +41,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.phases = {}
     memo.requeues = {}
     memo.job_states = {}
+    memo.written = {}       # (namespace, name) -> kube.StatusWrite not yet seen through the watch
     # kopf gives each object's handlers a shallow copy of this memo, so an attribute set
     # in a handler never reaches the resync loop; a dict made here is shared by all copies.
     memo.live = {}
@@ -76,8 +77,8 @@ async def thymeruns(namespace: str, name: str, body: kopf.Body, **_: Any) -> dic
 @kopf.on.create(*RUNS, backoff=2.0)
 @kopf.on.update(*RUNS, field="spec", backoff=2.0)
 @kopf.on.resume(*RUNS, backoff=2.0)
-async def run_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    await reconcile(body, memo, kwargs)
+async def run_changed(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    await reconcile((namespace, name), memo, kwargs)
 
 
 @kopf.on.startup()
@@ -100,31 +101,42 @@ async def child_job_changed(type: str, body: kopf.Body, namespace: str, name: st
     memo.job_states[(namespace, name)] = seen
     if type == "DELETED":
         memo.job_states.pop((namespace, name), None)
-    for run in thymeruns.get((namespace, labels[names.LABEL_RUN]), ()):
-        await reconcile(run, memo, {"thymeruns": thymeruns, **kwargs})
+    key = (namespace, labels[names.LABEL_RUN])
+    if key in thymeruns:
+        await reconcile(key, memo, {"thymeruns": thymeruns, **kwargs})
 
 
 @kopf.on.delete(*RUNS, optional=True)
 async def run_deleted(namespace: str, name: str, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     memo.phases.pop((namespace, name), None)
     memo.locks.pop((namespace, name), None)
+    memo.written.pop((namespace, name), None)
     metrics.record_phases(memo.phases)
     logger.info("children go with the run (ownerReferences); artifacts stay in the store")
 
 
-async def reconcile(body: kopf.Body, memo: kopf.Memo, indexes: dict[str, Any]) -> None:
-    """Plan and apply for one run, one pass at a time per run."""
-    if body.get("metadata", {}).get("deletionTimestamp"):
-        return
-    key = (body["metadata"]["namespace"], body["metadata"]["name"])
+async def reconcile(key: tuple[str, str], memo: kopf.Memo, indexes: dict[str, Any]) -> None:
+    """Plan and apply for one run, one pass at a time per run, from the newest body known:
+    the index's, or our own status patch while the watch has not delivered it yet."""
     memo.live["indexes"] = indexes
     async with memo.locks.setdefault(key, asyncio.Lock()):
+        stored = next(iter(indexes["thymeruns"].get(key, ())), None)
+        if stored is None or stored.get("metadata", {}).get("deletionTimestamp"):
+            return
         started = time.monotonic()
+        write = memo.written.pop(key, None)
+        if write is not None and not write.newer_than(stored):
+            write = None
+        body = write.applied_to(stored) if write else stored
         run = kube.run_view(body)
         observed = kube.children([indexes[n] for n in ("job_children", "service_children",
                                                         "deployment_children", "policy_children")], *key)
         plan = planner.plan(run, observed, frozenset(), dt.datetime.now(dt.timezone.utc))
-        await kube.apply(memo.kube, body, plan)
+        version = await kube.apply(memo.kube, body, plan)
+        if version is not None:
+            write = kube.StatusWrite.made(stored, write, version, kube.merge_patch(body.get("status") or {}, plan.status))
+        if write is not None:
+            memo.written[key] = write
         if plan.requeue_after is not None:
             _requeue(key, plan.requeue_after, memo, indexes)
         memo.phases[key] = plan.status.get("phase", "Pending")
@@ -141,8 +153,7 @@ def _requeue(key: tuple[str, str], delay: float, memo: kopf.Memo, indexes: dict[
     async def later() -> None:
         await asyncio.sleep(delay)
         memo.requeues.pop(key, None)
-        for body in indexes["thymeruns"].get(key, ()):
-            await reconcile(body, memo, indexes)
+        await reconcile(key, memo, indexes)
 
     memo.requeues[key] = asyncio.create_task(later())   # the dict keeps the task alive
 
@@ -156,8 +167,7 @@ async def _resync_forever(memo: kopf.Memo) -> None:
             continue                    # no run seen yet
         # Snapshot before awaiting: the index changes under us as runs are patched.
         for key in list(indexes["thymeruns"]):
-            for body in list(indexes["thymeruns"].get(key, ())):
-                try:
-                    await reconcile(body, memo, indexes)
-                except Exception:       # one broken run must not stop the others' resync
-                    log.exception("resync of %s/%s failed", *key)
+            try:
+                await reconcile(key, memo, indexes)
+            except Exception:       # one broken run must not stop the others' resync
+                log.exception("resync of %s/%s failed", *key)
