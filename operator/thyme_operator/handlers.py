@@ -21,6 +21,7 @@ from thyme_operator import api, kube, metrics, names, planner
 
 RUNS = (api.GROUP, api.VERSION, api.PLURAL)
 OWNED = {names.LABEL_RUN: kopf.PRESENT}
+INDEXES = ("thymeruns", "job_children", "service_children", "deployment_children", "policy_children")
 RESYNC_SECONDS = 10.0
 """How often every run is reconciled even without an event: a safety net for missed
 events. Child Job events and the planner's requeue (backoff expiry) drive the pipeline.
@@ -43,7 +44,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.job_states = {}
     memo.written = {}       # (namespace, name) -> kube.StatusWrite not yet seen through the watch
     # kopf gives each object's handlers a shallow copy of this memo, so an attribute set
-    # in a handler never reaches the resync loop; a dict made here is shared by all copies.
+    # in a handler never reaches the others; a dict made here is shared by all copies.
     memo.live = {}
 
 
@@ -81,14 +82,11 @@ async def run_changed(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any)
     await reconcile((namespace, name), memo, kwargs)
 
 
-@kopf.on.startup()
-async def start_resync(memo: kopf.Memo, **_: Any) -> None:
-    memo.resync = asyncio.create_task(_resync_forever(memo))
-
-
 @kopf.on.cleanup()
 async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
-    memo.resync.cancel()
+    task = memo.live.get("resync")
+    if task is not None:
+        task.cancel()
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
@@ -118,7 +116,11 @@ async def run_deleted(namespace: str, name: str, memo: kopf.Memo, logger: loggin
 async def reconcile(key: tuple[str, str], memo: kopf.Memo, indexes: dict[str, Any]) -> None:
     """Plan and apply for one run, one pass at a time per run, from the newest body known:
     the index's, or our own status patch while the watch has not delivered it yet."""
-    memo.live["indexes"] = indexes
+    if "resync" not in memo.live:
+        # Started by the first reconcile, not at startup: the loop needs kopf's indexes,
+        # which only handlers are given, and kopf.event() works only in the context kopf
+        # sets up for an object's handlers, which a task inherits from where it is made.
+        memo.live["resync"] = asyncio.create_task(_resync_forever(memo, {n: indexes[n] for n in INDEXES}))
     async with memo.locks.setdefault(key, asyncio.Lock()):
         stored = next(iter(indexes["thymeruns"].get(key, ())), None)
         if stored is None or stored.get("metadata", {}).get("deletionTimestamp"):
@@ -129,8 +131,7 @@ async def reconcile(key: tuple[str, str], memo: kopf.Memo, indexes: dict[str, An
             write = None
         body = write.applied_to(stored) if write else stored
         run = kube.run_view(body)
-        observed = kube.children([indexes[n] for n in ("job_children", "service_children",
-                                                        "deployment_children", "policy_children")], *key)
+        observed = kube.children([indexes[n] for n in INDEXES if n != "thymeruns"], *key)
         plan = planner.plan(run, observed, frozenset(), dt.datetime.now(dt.timezone.utc))
         version = await kube.apply(memo.kube, body, plan)
         if version is not None:
@@ -158,13 +159,10 @@ def _requeue(key: tuple[str, str], delay: float, memo: kopf.Memo, indexes: dict[
     memo.requeues[key] = asyncio.create_task(later())   # the dict keeps the task alive
 
 
-async def _resync_forever(memo: kopf.Memo) -> None:
+async def _resync_forever(memo: kopf.Memo, indexes: dict[str, Any]) -> None:
     log = logging.getLogger(__name__)
     while True:
         await asyncio.sleep(RESYNC_SECONDS)
-        indexes = memo.live.get("indexes")
-        if not indexes:
-            continue                    # no run seen yet
         # Snapshot before awaiting: the index changes under us as runs are patched.
         for key in list(indexes["thymeruns"]):
             try:
