@@ -21,6 +21,7 @@ from thyme_operator import api, kube, metrics, names, planner
 
 RUNS = (api.GROUP, api.VERSION, api.PLURAL)
 OWNED = {names.LABEL_RUN: kopf.PRESENT}
+INDEXES = ("thymeruns", "job_children", "service_children", "deployment_children", "policy_children")
 RESYNC_SECONDS = 10.0
 """How often every run is reconciled even without an event: a safety net for missed
 events. Child Job events and the planner's requeue (backoff expiry) drive the pipeline.
@@ -41,8 +42,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.phases = {}
     memo.requeues = {}
     memo.job_states = {}
+    memo.written = {}       # (namespace, name) -> kube.StatusWrite not yet seen through the watch
     # kopf gives each object's handlers a shallow copy of this memo, so an attribute set
-    # in a handler never reaches the resync loop; a dict made here is shared by all copies.
+    # in a handler never reaches the others; a dict made here is shared by all copies.
     memo.live = {}
 
 
@@ -76,18 +78,15 @@ async def thymeruns(namespace: str, name: str, body: kopf.Body, **_: Any) -> dic
 @kopf.on.create(*RUNS, backoff=2.0)
 @kopf.on.update(*RUNS, field="spec", backoff=2.0)
 @kopf.on.resume(*RUNS, backoff=2.0)
-async def run_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    await reconcile(body, memo, kwargs)
-
-
-@kopf.on.startup()
-async def start_resync(memo: kopf.Memo, **_: Any) -> None:
-    memo.resync = asyncio.create_task(_resync_forever(memo))
+async def run_changed(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    await reconcile((namespace, name), memo, kwargs)
 
 
 @kopf.on.cleanup()
 async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
-    memo.resync.cancel()
+    task = memo.live.get("resync")
+    if task is not None:
+        task.cancel()
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
@@ -100,31 +99,45 @@ async def child_job_changed(type: str, body: kopf.Body, namespace: str, name: st
     memo.job_states[(namespace, name)] = seen
     if type == "DELETED":
         memo.job_states.pop((namespace, name), None)
-    for run in thymeruns.get((namespace, labels[names.LABEL_RUN]), ()):
-        await reconcile(run, memo, {"thymeruns": thymeruns, **kwargs})
+    key = (namespace, labels[names.LABEL_RUN])
+    if key in thymeruns:
+        await reconcile(key, memo, {"thymeruns": thymeruns, **kwargs})
 
 
 @kopf.on.delete(*RUNS, optional=True)
 async def run_deleted(namespace: str, name: str, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     memo.phases.pop((namespace, name), None)
     memo.locks.pop((namespace, name), None)
+    memo.written.pop((namespace, name), None)
     metrics.record_phases(memo.phases)
     logger.info("children go with the run (ownerReferences); artifacts stay in the store")
 
 
-async def reconcile(body: kopf.Body, memo: kopf.Memo, indexes: dict[str, Any]) -> None:
-    """Plan and apply for one run, one pass at a time per run."""
-    if body.get("metadata", {}).get("deletionTimestamp"):
-        return
-    key = (body["metadata"]["namespace"], body["metadata"]["name"])
-    memo.live["indexes"] = indexes
+async def reconcile(key: tuple[str, str], memo: kopf.Memo, indexes: dict[str, Any]) -> None:
+    """Plan and apply for one run, one pass at a time per run, from the newest body known:
+    the index's, or our own status patch while the watch has not delivered it yet."""
+    if "resync" not in memo.live:
+        # Started by the first reconcile, not at startup: the loop needs kopf's indexes,
+        # which only handlers are given, and kopf.event() works only in the context kopf
+        # sets up for an object's handlers, which a task inherits from where it is made.
+        memo.live["resync"] = asyncio.create_task(_resync_forever(memo, {n: indexes[n] for n in INDEXES}))
     async with memo.locks.setdefault(key, asyncio.Lock()):
+        stored = next(iter(indexes["thymeruns"].get(key, ())), None)
+        if stored is None or stored.get("metadata", {}).get("deletionTimestamp"):
+            return
         started = time.monotonic()
+        write = memo.written.pop(key, None)
+        if write is not None and not write.newer_than(stored):
+            write = None
+        body = write.applied_to(stored) if write else stored
         run = kube.run_view(body)
-        observed = kube.children([indexes[n] for n in ("job_children", "service_children",
-                                                        "deployment_children", "policy_children")], *key)
+        observed = kube.children([indexes[n] for n in INDEXES if n != "thymeruns"], *key)
         plan = planner.plan(run, observed, frozenset(), dt.datetime.now(dt.timezone.utc))
-        await kube.apply(memo.kube, body, plan)
+        version = await kube.apply(memo.kube, body, plan)
+        if version is not None:
+            write = kube.StatusWrite.made(stored, write, version, kube.merge_patch(body.get("status") or {}, plan.status))
+        if write is not None:
+            memo.written[key] = write
         if plan.requeue_after is not None:
             _requeue(key, plan.requeue_after, memo, indexes)
         memo.phases[key] = plan.status.get("phase", "Pending")
@@ -141,23 +154,18 @@ def _requeue(key: tuple[str, str], delay: float, memo: kopf.Memo, indexes: dict[
     async def later() -> None:
         await asyncio.sleep(delay)
         memo.requeues.pop(key, None)
-        for body in indexes["thymeruns"].get(key, ()):
-            await reconcile(body, memo, indexes)
+        await reconcile(key, memo, indexes)
 
     memo.requeues[key] = asyncio.create_task(later())   # the dict keeps the task alive
 
 
-async def _resync_forever(memo: kopf.Memo) -> None:
+async def _resync_forever(memo: kopf.Memo, indexes: dict[str, Any]) -> None:
     log = logging.getLogger(__name__)
     while True:
         await asyncio.sleep(RESYNC_SECONDS)
-        indexes = memo.live.get("indexes")
-        if not indexes:
-            continue                    # no run seen yet
         # Snapshot before awaiting: the index changes under us as runs are patched.
         for key in list(indexes["thymeruns"]):
-            for body in list(indexes["thymeruns"].get(key, ())):
-                try:
-                    await reconcile(body, memo, indexes)
-                except Exception:       # one broken run must not stop the others' resync
-                    log.exception("resync of %s/%s failed", *key)
+            try:
+                await reconcile(key, memo, indexes)
+            except Exception:       # one broken run must not stop the others' resync
+                log.exception("resync of %s/%s failed", *key)

@@ -207,3 +207,6 @@ def test_periodic_resync_repairs_a_status_no_event_would_fix(thyme, thyme_operat
     run = thyme.wait_phase(namespace, name, "Succeeded", timeout=40, op=thyme_operator)
     assert run["status"]["progress"] == "1/1"
     assert thyme.job_names(namespace, name) == [f"{name}-convert-1"]   # repaired, not redone
+    # The repair is reported like any transition (an event posted from the resync loop).
+    thyme.wait_for("the repair's event", lambda: _events(thyme.cluster, namespace, name).count("RunSucceeded") == 2,
+                   timeout=10)
