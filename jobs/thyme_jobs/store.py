@@ -228,15 +228,7 @@ class S3Store:
         self._retry(f"put {self.location(key)}", lambda: self.client.fput_object(self.bucket, self._key(key), str(path)))
 
     def get_bytes(self, key: str) -> bytes:
-        def get() -> bytes:
-            resp = self.client.get_object(self.bucket, self._key(key))
-            try:
-                return resp.read()
-            finally:
-                resp.close()
-                resp.release_conn()
-
-        return self._not_found_as(key, lambda: self._retry(f"get {self.location(key)}", get))
+        return self._read(key)
 
     def get_file(self, key: str, path: str | os.PathLike) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -247,9 +239,12 @@ class S3Store:
         """Up to `length` bytes from `offset` (a ranged GET, retried like every call)."""
         if length <= 0:
             return b""
+        return self._read(key, offset=offset, length=length)
 
+    def _read(self, key: str, **byte_range: int) -> bytes:
+        """GET the object (or the given `offset`/`length` of it), retried, with the connection handed back."""
         def get() -> bytes:
-            resp = self.client.get_object(self.bucket, self._key(key), offset=offset, length=length)
+            resp = self.client.get_object(self.bucket, self._key(key), **byte_range)
             try:
                 return resp.read()
             finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import yaml
 
 from testenv import binaries
 from testenv.kwok_cluster import KwokCluster
+from testenv.processes import wait_for
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "thyme"
 RELEASE, NAMESPACE = "tc", "thyme-chart"
@@ -43,15 +43,6 @@ def helm(cluster: KwokCluster, *args: str) -> str:
     return done.stdout
 
 
-def wait_for(what: str, probe, timeout: float = 90):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def test_rendered_chart_passes_server_side_validation(chart_cluster):

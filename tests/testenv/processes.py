@@ -79,6 +79,22 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: subpr
     raise TimeoutError(f"{what}: not ready after {timeout:.0f}s\n{tail(log)}")
 
 
+def wait_for(what: str, probe: Callable[[], object], timeout: float = 60, interval: float = 0.5):
+    """Poll `probe` until it returns something truthy and return that; fail naming `what` and the last value.
+
+    Unlike `wait_until`, a probe's exception is a failure, not "not yet": these probe a
+    cluster that is already up, where an error means the test is wrong.
+    """
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
 def tail(log: Path | None, lines: int = 30) -> str:
     if log is None or not log.exists():
         return ""

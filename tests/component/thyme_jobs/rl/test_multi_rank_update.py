@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from testenv.processes import free_port  # torchrun's static rendezvous needs a real port, not 0
 from thyme_jobs.rl import advantages, grpo
 
 from unit.thyme_jobs.rl.rl_fixtures import TinyLM, two_groups
@@ -30,13 +30,6 @@ WORKER = Path(__file__).with_name("rank_worker.py")
 ROOT = Path(__file__).parents[4]
 NO_DEEPSPEED = "deepspeed is not installed (pip install deepspeed; it builds no ops at install time)"
 DEEPSPEED = pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason=NO_DEEPSPEED)
-
-
-def free_port() -> int:
-    # torchrun's static rendezvous needs a real port: with 0 the ranks never meet
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def torchrun_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -52,10 +45,11 @@ def torchrun_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def single_process_weights() -> dict[str, torch.Tensor]:
+def single_process_weights(device: str = "cpu") -> dict[str, torch.Tensor]:
+    """What the ranks must end with: one process taking both steps on the whole batch (weights on the CPU)."""
     torch.manual_seed(0)
-    policy = TinyLM()
-    reference = TinyLM()
+    policy = TinyLM().to(device)
+    reference = TinyLM().to(device)
     reference.load_state_dict(policy.state_dict())
     reference.requires_grad_(False)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-2)
@@ -63,7 +57,7 @@ def single_process_weights() -> dict[str, torch.Tensor]:
     adv = advantages.group_advantages(rewards, 2)
     for _ in range(2):
         grpo.grpo_step(policy, reference, optimizer, batch, adv, clip_epsilon=0.2, kl_beta=0.01)
-    return policy.state_dict()
+    return {k: v.cpu() for k, v in policy.state_dict().items()}
 
 
 @pytest.mark.parametrize("kind", ["plain", pytest.param("zero2", marks=DEEPSPEED),

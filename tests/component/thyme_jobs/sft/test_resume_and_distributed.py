@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import time
 
+from testenv.processes import free_port  # torchrun's static rendezvous needs a real port, not 0
 from thyme_jobs import store as stores
 
 from unit.thyme_jobs.sft import sft_fixtures
 
 PY = sft_fixtures.PYTHON
-
-
-def _free_port() -> int:
-    # torchrun's static rendezvous needs a real port: with 0 the ranks never meet
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _checkpoint_steps(root: stores.ArtifactStore) -> list[int]:
@@ -68,7 +61,7 @@ def test_two_gloo_processes_train_together(local_run, tmp_path):
     cfg = sft_fixtures.sft_config(local_run, tmp_path / "work", save_steps=1)
     env = sft_fixtures.cli_env(cfg, {"MASTER_ADDR": "127.0.0.1"})
     done = subprocess.run(
-        [PY, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+        [PY, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
          "-m", "thyme_cli.main", "sft"],
         env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

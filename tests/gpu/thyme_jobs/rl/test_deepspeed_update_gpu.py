@@ -16,28 +16,12 @@ import pytest
 import torch
 
 from thyme_jobs import store as stores
-from thyme_jobs.rl import advantages, grpo
 from thyme_jobs.rl.rollout import CodeResult
 
-from component.thyme_jobs.rl.test_multi_rank_update import WORKER, free_port, torchrun_env
+from component.thyme_jobs.rl.test_multi_rank_update import WORKER, free_port, single_process_weights, torchrun_env
 from component.thyme_jobs.rl.test_stage import config, make_run_root
-from unit.thyme_jobs.rl.rl_fixtures import TinyLM, two_groups
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="deepspeed is not installed")
-
-
-def _single_process_on_cuda() -> dict[str, torch.Tensor]:
-    torch.manual_seed(0)
-    policy = TinyLM().cuda()
-    reference = TinyLM().cuda()
-    reference.load_state_dict(policy.state_dict())
-    reference.requires_grad_(False)
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-2)
-    batch, rewards = two_groups()
-    adv = advantages.group_advantages(rewards, 2)
-    for _ in range(2):
-        grpo.grpo_step(policy, reference, optimizer, batch, adv, clip_epsilon=0.2, kl_beta=0.01)
-    return {k: v.cpu() for k, v in policy.state_dict().items()}
 
 
 @pytest.mark.parametrize("kind", ["plain", "zero2", "zero3"])
@@ -51,7 +35,7 @@ def test_nccl_ranks_update_like_one_process(kind, tmp_path) -> None:
          str(free_port()), str(WORKER), kind, str(tmp_path)],
         env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    want = _single_process_on_cuda()
+    want = single_process_weights("cuda")
     for rank in range(nproc):
         got = torch.load(tmp_path / f"rank{rank}.pt", weights_only=False)
         for name, value in want.items():
