@@ -77,3 +77,33 @@ def test_two_ranks_update_like_one_process_and_resume_exactly(kind, tmp_path) ->
             # DeepSpeed reduce-scatters in another order: equal up to float rounding
             torch.testing.assert_close(got["weights"][name], value, rtol=0, atol=1e-6 if kind != "plain" else 0)
     assert results[0]["first"] == results[1]["first"] and results[0]["second"] == results[1]["second"]
+
+
+LEAVE_THE_GROUP = """
+import os
+import torch
+from thyme_jobs.rl import ranks
+
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+before = threads()
+started = ranks.start(ranks.World(), group=True)
+during = threads()
+torch.optim.AdamW(torch.nn.Linear(2, 2).parameters())  # the first optimizer imports torch's compiler stack
+ranks.stop(started)
+print(before, during, threads())
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads through Linux's /proc")
+def test_leaving_the_group_joins_its_threads() -> None:
+    """A gloo group left alive past `stop` aborts the rank at interpreter exit, now and
+    then, after its work is done (see `ranks._import_compiler_stack`); a fresh interpreter,
+    since which modules were imported before the group started is what matters."""
+    done = subprocess.run([sys.executable, "-c", LEAVE_THE_GROUP], env=torchrun_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    before, during, after = map(int, done.stdout.split())
+    assert during > before  # the group's threads did start
+    assert after == before
