@@ -110,8 +110,13 @@ def run_stage(cfg: RLConfig, runner: rollout.CodeRunner | None = None, engine: r
         finally:
             if world.is_node_main:
                 shutil.rmtree(scratch, ignore_errors=True)
-    finally:
-        ranks.stop(started)
+    except BaseException:
+        # a world of one has no peer to wait for (and tests run stages in one process);
+        # with peers, a rank leaving after an error could wait out one still in a collective
+        if not world.distributed:
+            ranks.stop(started)
+        raise
+    ranks.stop(started)
     return 0
 
 

@@ -31,6 +31,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from thyme_jobs import process_group
+
 #: Elements per all-reduce of the plain update: 64 MiB of fp32, large enough to keep a
 #: link busy, small enough not to double a 7B model's gradient memory.
 BUCKET_ELEMENTS = 1 << 24
@@ -81,7 +83,7 @@ def start(world: World, *, group: bool = False) -> bool:
         torch.cuda.set_device(world.local_rank)
     if dist.is_initialized() or not (world.distributed or group):
         return False
-    _import_compiler_stack()
+    process_group.prepare()  # so that stop() really frees the group
     backend = "nccl" if cuda else "gloo"
     device_id = torch.device(world.device) if cuda else None
     if world.distributed:
@@ -91,21 +93,6 @@ def start(world: World, *, group: bool = False) -> bool:
         # DeepSpeed reads the local rank from the environment, which only launchers set
         os.environ.setdefault("LOCAL_RANK", "0")
     return True
-
-
-def _import_compiler_stack() -> None:
-    """Import torch's compiler stack before the process group exists, so that
-    `destroy_process_group` really frees the group.
-
-    With torch 2.15, importing `torch._inductor` (which the first optimizer does, through
-    `torch._dynamo`) while a gloo group exists keeps that group alive after it is
-    destroyed: its worker threads then run into interpreter shutdown, and one still
-    releasing the last collective's tensors needs the GIL that shutdown is taking away.
-    The rank dies with "terminate called without an active exception" (SIGABRT) after
-    its work is done, and torchrun fails the whole run. Imported first, the group is
-    freed at `stop` and its threads are joined there.
-    """
-    import torch._dynamo  # noqa: F401
 
 
 def stop(started: bool) -> None:

@@ -45,17 +45,29 @@ def run(cfg: SFTConfig) -> dict[str, Any] | None:
 
     import torch
     from accelerate import PartialState
-    from transformers import AutoModelForImageTextToText
 
-    from thyme_jobs.sft import checkpoints, data, train
-    from thyme_jobs.sft.processor import load_processor
+    from thyme_jobs import process_group
 
     # Starts torch.distributed from torchrun's environment (gloo on CPU); the Trainer reuses it.
     # cpu=True on CPU: without it accelerate calls a CPU process group "not distributed" and
     # wait_for_everyone() does not wait, so rank 1 could read the model rank 0 is still fetching.
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     cpu = not torch.cuda.is_available()
+    process_group.prepare()
     state = PartialState(cpu=cpu, backend="gloo" if distributed and cpu else None)
+    manifest = _train(cfg, run_root, state)
+    # joins the group's threads before the interpreter exits; not after an error, when
+    # another rank may still be inside a collective this one would wait out
+    state.destroy_process_group()
+    return manifest
+
+
+def _train(cfg: SFTConfig, run_root: stores.ArtifactStore, state: Any) -> dict[str, Any] | None:
+    from transformers import AutoModelForImageTextToText
+
+    from thyme_jobs.sft import checkpoints, data, train
+    from thyme_jobs.sft.processor import load_processor
+
     world, rank, local_rank = state.num_processes, state.process_index, state.local_process_index
     work = Path(cfg.work_dir or os.environ.get("THYME_WORK_DIR") or tempfile.mkdtemp(prefix="thyme-sft-"))
     model_dir = work / "model"

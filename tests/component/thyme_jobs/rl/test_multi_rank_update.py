@@ -99,7 +99,7 @@ print(before, during, threads())
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads through Linux's /proc")
 def test_leaving_the_group_joins_its_threads() -> None:
     """A gloo group left alive past `stop` aborts the rank at interpreter exit, now and
-    then, after its work is done (see `ranks._import_compiler_stack`); a fresh interpreter,
+    then, after its work is done (see `thyme_jobs.process_group`); a fresh interpreter,
     since which modules were imported before the group started is what matters."""
     done = subprocess.run([sys.executable, "-c", LEAVE_THE_GROUP], env=torchrun_env(), capture_output=True,
                           text=True, timeout=120)
