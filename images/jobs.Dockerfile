@@ -9,12 +9,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY operator/ operator/
 COPY jobs/ jobs/
 COPY sandbox/ sandbox/
 COPY cli/ cli/
-RUN pip install ".[jobs,train]" && rm -rf /src
+RUN pip install -c constraints.txt ".[jobs,train]" && rm -rf /src
 
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin thyme
 USER 10001

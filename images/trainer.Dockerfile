@@ -14,14 +14,15 @@ RUN apt-get update \
 RUN python3.12 -m venv /opt/thyme
 ENV PATH=/opt/thyme/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY operator/ operator/
 COPY jobs/ jobs/
 COPY sandbox/ sandbox/
 COPY cli/ cli/
-# torch first: flash-attn and DeepSpeed build against the installed torch.
-RUN pip install "torch>=2.5" \
- && pip install --no-build-isolation ".[gpu]"
+# torch first: flash-attn and DeepSpeed build against the installed torch. Every package
+# the lock (constraints.txt, see tests/env/lock.sh) names is installed at its locked version.
+RUN pip install -c constraints.txt torch \
+ && pip install -c constraints.txt --no-build-isolation ".[gpu]"
 
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 ENV DEBIAN_FRONTEND=noninteractive \

@@ -32,7 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from thyme_operator import api, names, planner, stage_configs
+from rich.console import Console
+
+from thyme_cli import stage_output
+from thyme_operator import api, exits, names, planner, stage_configs
 from thyme_operator.builders import pods
 
 LOCAL_NAMESPACE = "local"
@@ -68,6 +71,7 @@ class LocalExecutor:
     on_event: Callable[[planner.Event], None] = lambda e: None
     on_status: Callable[[api.ThymeRunStatus], None] = lambda s: None
     sandbox_pool_size: int = 2
+    console: Console = field(default_factory=lambda: Console(stderr=True))
     env: dict[str, str] = field(default_factory=dict)
     observed: dict[tuple[str, str], planner.ObservedChild] = field(default_factory=dict)
     _sandbox: tuple[subprocess.Popen, str] | None = None
@@ -135,12 +139,18 @@ class LocalExecutor:
             self._stop_sandbox()
 
     def _run_job(self, job: dict[str, Any], stage: str, attempt: int) -> None:
-        """Run the stage program to completion and record the Job's outcome."""
+        """Run the stage program to completion and record the Job's outcome.
+
+        Its output (stdout and stderr, in the order written) goes whole to the stage's log
+        file and, filtered, to the console (`stage_output`). An exit with
+        `exits.USAGE_ERROR` is recorded as not retryable, as the Job's podFailurePolicy
+        makes it in a cluster."""
         container = job["spec"]["template"]["spec"]["containers"][0]
         config = self.uris(json.loads(_env_value(container, pods.ENV_CONFIG)))
         if stage == "rl" and self._sandbox is not None:
             config["sandbox_url"] = self._sandbox[1]
-        env = {**os.environ, **self.env, pods.ENV_CONFIG: json.dumps(config), "THYME_ATTEMPT": str(attempt)}
+        env = {**os.environ, **self.env, pods.ENV_CONFIG: json.dumps(config), "THYME_ATTEMPT": str(attempt),
+               "PYTHONUNBUFFERED": "1"}  # lines as they are written, not a block at exit
         env.pop("THYME_ROLLOUT_URL", None)
         if self.uris.root is None and self.spec.storage.endpoint:
             scheme = "https" if self.spec.storage.secure else "http"
@@ -148,16 +158,25 @@ class LocalExecutor:
         log = self.log_dir / f"{job['metadata']['name']}.log"
         argv = [sys.executable, "-m", "thyme_cli.main", stage]
         with open(log, "ab") as out:
-            proc = subprocess.Popen(argv, env=env, stdout=None, stderr=subprocess.PIPE)
-            _, err = proc.communicate()
-            out.write(err or b"")
-        if err:
-            sys.stderr.write(err.decode(errors="replace"))
+            shown = stage_output.StageOutput(self.console, stage, out)
+            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT)
+            try:
+                assert proc.stdout is not None
+                for raw in proc.stdout:
+                    shown.feed(raw)
+                proc.wait()
+            finally:
+                if proc.poll() is None:  # interrupted: the program must not outlive the run
+                    proc.terminate()
+                    proc.wait()
+                shown.close(proc.returncode != 0, log)
         finished = planner.timestamp(dt.datetime.now(dt.timezone.utc))
         state = "Succeeded" if proc.returncode == 0 else "Failed"
-        message = "" if state == "Succeeded" else _failure_message(proc.returncode, err or b"", log)
+        message = "" if state == "Succeeded" else _failure_message(proc.returncode, shown.last_line(), log)
         self.observed[("Job", job["metadata"]["name"])] = planner.ObservedChild(
-            "Job", job["metadata"]["name"], stage, attempt, state, finished, message)
+            "Job", job["metadata"]["name"], stage, attempt, state, finished, message,
+            retryable=proc.returncode != exits.USAGE_ERROR)
 
     def _start_sandbox(self) -> None:
         if self._sandbox is not None:
@@ -190,11 +209,9 @@ def _env_value(container: dict[str, Any], name: str) -> str:
     raise LocalRunError(f"container {container['name']!r} has no {name} value")
 
 
-def _failure_message(code: int, stderr: bytes, log: Path) -> str:
-    """The last line the program printed to stderr: usually its error, named."""
-    lines = [ln for ln in stderr.decode(errors="replace").splitlines() if ln.strip()]
-    last = lines[-1].strip() if lines else "no output"
-    return f"exit code {code}: {last[:300]} (log: {log})"
+def _failure_message(code: int, last_line: str, log: Path) -> str:
+    """The last line the program printed: its error, named (`thyme_jobs.failures`), or a traceback's last line."""
+    return f"exit code {code}: {exits.last_line(last_line) or 'no output'} (log: {log})"
 
 
 def _free_port() -> int:

@@ -3,6 +3,11 @@
 A rerun of the same file continues where the last one stopped: stages whose manifest
 is in the store are skipped, and an interrupted stage resumes from its newest
 checkpoint (each stage program does that itself).
+
+What it prints: one line per stage transition (the planner's events, as `kubectl
+describe` lists them in a cluster), a progress bar per running stage with the stage's
+own messages (`stage_output`), and at the end a table of the stages and the run's
+summary. Each stage's whole output is in `<store>/logs/<run>/<job>.log`.
 """
 
 from __future__ import annotations
@@ -26,41 +31,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from thyme_cli import local_executor, summary
     from thyme_jobs import store
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, log_path=False)
     try:
         run_obj = local_executor.load_run(args.file)
     except local_executor.LocalRunError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
     uris = local_executor.UriMap(None if args.store == "s3" else Path(args.store).resolve())
-    executor = local_executor.LocalExecutor(run_obj, uris, log_dir=Path(args.store if args.store != "s3" else ".") / "logs"
-                                            / run_obj.metadata["name"], sandbox_pool_size=args.sandbox_pool)
-    last: list[str] = []
+    log_dir = Path(args.store if args.store != "s3" else ".") / "logs" / run_obj.metadata["name"]
+    executor = local_executor.LocalExecutor(run_obj, uris, log_dir=log_dir, sandbox_pool_size=args.sandbox_pool,
+                                            console=console)
 
     def on_event(event) -> None:  # noqa: ANN001 - planner.Event
         colour = "yellow" if event.type == "Warning" else "cyan"
-        console.print(f"[{colour}]{event.reason}[/{colour}] {event.message}")
+        console.log(f"[{colour}]{event.reason}[/{colour}] {escape(event.message)}", highlight=False)
 
-    def on_status(status) -> None:  # noqa: ANN001 - api.ThymeRunStatus
-        rows = [(s, getattr(status.stages, s)) for s in run_obj.spec.stage_names()]
-        key = [f"{s}:{st.state if st else 'Pending'}:{st.attempts if st else 0}" for s, st in rows]
-        if key == last:
-            return
-        last[:] = key
-        table = Table(title=f"ThymeRun {run_obj.metadata['name']}: {status.phase} ({status.progress})", title_justify="left")
-        for col in ("stage", "state", "attempts", "message"):
-            table.add_column(col)
-        for stage, st in rows:
-            table.add_row(stage, st.state if st else "Pending", str(st.attempts if st else 0), (st.message or "") if st else "")
-        console.print(table)
-
-    executor.on_event, executor.on_status = on_event, on_status
-    console.print(f"running {args.file} locally; artifacts under {executor.run_root()}")
+    executor.on_event = on_event
+    console.print(f"running {args.file} locally; artifacts under {executor.run_root()}; stage logs in {log_dir}")
     try:
         status = executor.run()
     except local_executor.LocalRunError as exc:
@@ -69,6 +62,13 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]: run the same command again to continue where it stopped")
         return 130
+    table = Table(title=f"ThymeRun {run_obj.metadata['name']}: {status.phase} ({status.progress})", title_justify="left")
+    for col in ("stage", "state", "attempts", "message"):
+        table.add_column(col)
+    for stage in run_obj.spec.stage_names():
+        st = getattr(status.stages, stage)
+        table.add_row(stage, st.state if st else "Pending", str(st.attempts if st else 0), (st.message or "") if st else "")
+    console.print(table)
     root = store.open_store(executor.run_root())
     result = summary.summarize(root, Path(executor.run_root()) / "summary" if uris.root else Path("thyme-summary"))
     console.rule(f"ThymeRun {run_obj.metadata['name']}: {status.phase}")
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if status.phase != "Succeeded":
         failed = [s for s in run_obj.spec.stage_names() if getattr(status.stages, s) and getattr(status.stages, s).state == "Failed"]
         console.print(f"[red]run failed[/red] at stage {', '.join(failed) or status.current_stage}: "
-                      f"{next((c.message for c in status.conditions if c.type == 'Failed'), '')}")
+                      f"{escape(next((c.message for c in status.conditions if c.type == 'Failed'), ''))}")
         return 1
     return 0
 

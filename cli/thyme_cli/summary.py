@@ -20,6 +20,8 @@ CURVE_TAGS = {
     "sft": ("train/loss", "loss"),
     "rl": ("reward/total", "rewards/total", "reward/mean", "reward"),
 }
+# Drawn beside the main curve: what the reward is made of.
+PART_TAGS = {"rl": ("reward/format", "reward/accuracy")}
 
 
 @dataclass
@@ -57,11 +59,12 @@ def summarize(root: store.ArtifactStore, picture_dir: Path) -> RunSummary:
     if rl:
         out.rl_reward = _number(rl, "mean_reward", "reward")
     for stage, tags in CURVE_TAGS.items():
-        points = _scalars(root, f"{stage}/tensorboard", tags)
-        if points:
-            out.curves[stage] = points
+        segments = _scalars(root, f"{stage}/tensorboard", tags)
+        if segments:
+            out.curves[stage] = [p for segment in segments for p in segment]
+            parts = {tag: _scalars(root, f"{stage}/tensorboard", (tag,)) for tag in PART_TAGS.get(stage, ())}
             path = picture_dir / f"{stage}_{'loss' if stage == 'sft' else 'reward'}.png"
-            _plot(points, path, f"{stage.upper()} {'loss' if stage == 'sft' else 'reward'}")
+            _plot(segments, parts, path, f"{stage.upper()} {'loss' if stage == 'sft' else 'reward'}")
             out.pictures[stage] = str(path)
     return out
 
@@ -82,15 +85,21 @@ def _number(doc: dict[str, Any], *keys: str) -> float | None:
     return None
 
 
-def _scalars(root: store.ArtifactStore, prefix: str, tags: tuple[str, ...]) -> list[tuple[int, float]]:
-    """Scalar points of the first matching tag over every event file under `prefix`."""
+Segment = list[tuple[int, float]]
+
+
+def _scalars(root: store.ArtifactStore, prefix: str, tags: tuple[str, ...]) -> list[Segment]:
+    """Scalar points of the first matching tag over every event file under `prefix`, one
+    segment per event directory (an SFT phase each: sft/tensorboard/phase0, phase1, ...).
+
+    Each phase counts its steps from 1; later segments are shifted to start where the
+    previous one ended, so the picture reads left to right, and stay separate segments,
+    because a new phase (other splits, another learning rate) is a new curve, not a jump."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     keys = sorted(k for k in root.list(prefix) if "tfevents" in k.rsplit("/", 1)[-1])
     if not keys:
         return []
-    # One event directory per phase (sft/tensorboard/phase0, phase1, ...), each counting
-    # its steps from 1: chain them in order so the curve reads left to right.
     by_dir: dict[str, dict[str, list[tuple[int, float]]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, key in enumerate(keys):
@@ -102,17 +111,20 @@ def _scalars(root: store.ArtifactStore, prefix: str, tags: tuple[str, ...]) -> l
             for tag in acc.Tags().get("scalars", []):
                 found.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
     for wanted in tags:
-        chained: list[tuple[int, float]] = []
+        segments: list[Segment] = []
         for directory in sorted(by_dir):
             points = next((sorted(p) for t, p in by_dir[directory].items() if t == wanted or t.endswith("/" + wanted)), [])
-            offset = chained[-1][0] if chained else 0
-            chained += [(offset + step, value) for step, value in points]
-        if chained:
-            return chained
+            offset = segments[-1][-1][0] if segments else 0
+            if points:
+                segments.append([(offset + step, value) for step, value in points])
+        if segments:
+            return segments
     return []
 
 
-def _plot(points: list[tuple[int, float]], path: Path, title: str) -> None:
+def _plot(segments: list[Segment], parts: dict[str, list[Segment]], path: Path, title: str) -> None:
+    """The main curve, one line per segment (phase) with a dashed mark where a phase starts;
+    the reward's parts as thin lines; a running mean when the points are many and noisy."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -120,10 +132,25 @@ def _plot(points: list[tuple[int, float]], path: Path, title: str) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3)
+    for i, segment in enumerate(segments):
+        label = f"phase {i + 1}" if len(segments) > 1 else title.split()[-1]
+        ax.plot([p[0] for p in segment], [p[1] for p in segment], marker="o", markersize=3, label=label)
+        if i:
+            ax.axvline(segment[0][0], color="grey", linestyle="--", linewidth=0.8)
+    for tag, part in parts.items():
+        points = [p for segment in part for p in segment]
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], linewidth=0.8, alpha=0.7, label=tag.split("/")[-1])
+    points = [p for segment in segments for p in segment]
+    if len(segments) == 1 and len(points) >= 8:
+        window = max(2, len(points) // 8)
+        means = [sum(v for _, v in points[max(0, k - window + 1): k + 1]) / len(points[max(0, k - window + 1): k + 1])
+                 for k in range(len(points))]
+        ax.plot([p[0] for p in points], means, color="black", linewidth=1.5, label=f"mean of {window}")
     ax.set_title(title)
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

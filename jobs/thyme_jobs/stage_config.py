@@ -15,11 +15,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from thyme_jobs.failures import InputError
+
 ENV_CONFIG = "THYME_STAGE_CONFIG"
 M = TypeVar("M", bound=BaseModel)
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """The stage config is missing, unreadable or invalid; the message says which field."""
 
 

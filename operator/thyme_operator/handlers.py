@@ -21,7 +21,8 @@ from thyme_operator import api, kube, metrics, names, planner
 
 RUNS = (api.GROUP, api.VERSION, api.PLURAL)
 OWNED = {names.LABEL_RUN: kopf.PRESENT}
-INDEXES = ("thymeruns", "job_children", "service_children", "deployment_children", "policy_children")
+INDEXES = ("thymeruns", "job_children", "service_children", "deployment_children", "policy_children", "pod_failures")
+CHILD_INDEXES = ("job_children", "service_children", "deployment_children", "policy_children")
 RESYNC_SECONDS = 10.0
 """How often every run is reconciled even without an event: a safety net for missed
 events. Child Job events and the planner's requeue (backoff expiry) drive the pipeline.
@@ -67,6 +68,12 @@ async def deployment_children(namespace: str, labels: kopf.Labels, body: kopf.Bo
 @kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=OWNED)
 async def policy_children(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, labels[names.LABEL_RUN]): kube.observe(body)}
+
+
+@kopf.index("v1", "pods", labels=OWNED)
+async def pod_failures(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+    # Job pods only for the termination message of a failed container (see kube.pod_failure).
+    return {(namespace, labels[names.LABEL_RUN]): kube.pod_failure(body)}
 
 
 @kopf.index(*RUNS)
@@ -131,7 +138,8 @@ async def reconcile(key: tuple[str, str], memo: kopf.Memo, indexes: dict[str, An
             write = None
         body = write.applied_to(stored) if write else stored
         run = kube.run_view(body)
-        observed = kube.children([indexes[n] for n in INDEXES if n != "thymeruns"], *key)
+        observed = kube.explain_failures(kube.children([indexes[n] for n in CHILD_INDEXES], *key),
+                                         kube.children([indexes["pod_failures"]], *key))
         plan = planner.plan(run, observed, frozenset(), dt.datetime.now(dt.timezone.utc))
         version = await kube.apply(memo.kube, body, plan)
         if version is not None:

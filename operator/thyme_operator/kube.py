@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import functools
 import json
 import logging
@@ -23,7 +24,7 @@ import kopf
 import kubernetes
 from kubernetes.client.rest import ApiException
 
-from thyme_operator import api, metrics, names, planner
+from thyme_operator import api, exits, metrics, names, planner
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def observe(body: Mapping[str, Any]) -> planner.ObservedChild:
     kind = body.get("kind") or ""
     attempt = labels.get(names.LABEL_ATTEMPT)
     state: planner.JobState | None = None
-    finished_at, message = None, ""
+    finished_at, message, retryable = None, "", True
     if kind == "Job":
         state = "Active"
         for cond in (body.get("status") or {}).get("conditions") or []:
@@ -132,10 +133,53 @@ def observe(body: Mapping[str, Any]) -> planner.ObservedChild:
                 state = "Succeeded" if cond["type"] == "Complete" else "Failed"
                 finished_at = cond.get("lastTransitionTime")
                 message = " ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
+                retryable = not (state == "Failed" and cond.get("reason") == exits.JOB_FAILED_BY_POLICY)
     return planner.ObservedChild(
         kind=kind, name=meta.get("name", ""), stage=labels.get(names.LABEL_STAGE),
         attempt=int(attempt) if attempt and attempt.isdigit() else None, state=state,
-        finished_at=finished_at, message=message, deleting=bool(meta.get("deletionTimestamp")))
+        finished_at=finished_at, message=message, deleting=bool(meta.get("deletionTimestamp")),
+        retryable=retryable)
+
+
+@dataclass(frozen=True)
+class PodFailure:
+    """A Job pod's failed container: its exit code and the last line of its termination message."""
+
+    job: str
+    exit_code: int
+    message: str
+
+
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+def pod_failure(body: Mapping[str, Any]) -> PodFailure | None:
+    """What a failed container of a Job's pod said; None while no container failed.
+
+    The kubelet fills `terminated.message` from the file the program wrote
+    (`thyme_jobs.failures`) or, with FallbackToLogsOnError, from the log's tail; its
+    last line is the program's own error line in either case."""
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    job = next((labels[k] for k in JOB_NAME_LABELS if labels.get(k)), None)
+    for container in (body.get("status") or {}).get("containerStatuses") or []:
+        terminated = (container.get("state") or {}).get("terminated") or {}
+        code = terminated.get("exitCode")
+        if job and code not in (None, 0):
+            return PodFailure(job, int(code), exits.last_line(terminated.get("message") or ""))
+    return None
+
+
+def explain_failures(observed: list[planner.ObservedChild], failures: list[PodFailure | None]) -> list[planner.ObservedChild]:
+    """Failed Jobs with their pod's own words: the Job's condition says only that a pod
+    failed; the pod's termination message says why (the missing dataset, the bad field)."""
+    said = {f.job: f for f in failures if f is not None and f.message}
+    out = []
+    for child in observed:
+        failure = said.get(child.name) if child.kind == "Job" and child.state == "Failed" else None
+        if failure is not None:
+            child = dataclasses.replace(child, message=f"exit code {failure.exit_code}: {failure.message}")
+        out.append(child)
+    return out
 
 
 def run_view(body: Mapping[str, Any]) -> planner.RunView:

@@ -37,6 +37,7 @@ class ObservedChild:
     finished_at: str | None = None      # Jobs only: when Complete/Failed became True
     message: str = ""
     deleting: bool = False
+    retryable: bool = True              # Jobs only: False when the program refused its input (exits.py)
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ def plan(run: RunView, observed: list[ObservedChild], manifests: frozenset[str],
 
         if job.state == "Failed":
             reason = job.message or "Job failed"
-            if attempt - 1 < policy.limit:
+            if attempt - 1 < policy.limit and job.retryable:
                 failed_at = parse_time(job.finished_at) if job.finished_at else now
                 due = failed_at + dt.timedelta(seconds=backoff_seconds(policy, attempt))
                 if now >= due:
@@ -180,7 +181,10 @@ def plan(run: RunView, observed: list[ObservedChild], manifests: frozenset[str],
                     out.requeue_after = max((due - now).total_seconds(), 0.1)
                 break
             st.state, st.attempts, st.completion_time = "Failed", attempt, stamp
-            st.message = f"stage {stage} failed after {attempt} attempt(s), retry limit {policy.limit}: {reason}"
+            st.message = (f"stage {stage} failed after {attempt} attempt(s), retry limit {policy.limit}: {reason}"
+                          if job.retryable else
+                          f"stage {stage} failed on attempt {attempt} with an error in its config or input, "
+                          f"not retried: {reason}")
             out.events.append(Event("Warning", conditions.REASON_STAGE_FAILED, st.message))
             phase, failure_message = "Failed", st.message
             delete_servers(stage)

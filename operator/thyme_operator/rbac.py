@@ -2,8 +2,10 @@
 them and check with impersonation that the operator works with exactly these.
 
 Least privilege: the operator never reads Secrets (pods get credentials through
-secretKeyRef), never touches Pods (Jobs and Deployments own them), and needs no
-namespace or CRD listing because kopf's cluster scanning is disabled.
+secretKeyRef), never creates, changes or deletes Pods (Jobs and Deployments own them),
+and needs no namespace or CRD listing because kopf's cluster scanning is disabled. It
+watches Pods for one thing: a failed container's termination message, the program's
+own reason for failing, which no Job condition carries (`kube.pod_failure`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": CHILD_VERBS},
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": CHILD_VERBS},
     {"apiGroups": [""], "resources": ["services"], "verbs": CHILD_VERBS},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": CHILD_VERBS},
     {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
 ]

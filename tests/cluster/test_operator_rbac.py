@@ -11,10 +11,11 @@ ALLOWED = [
     ("create", "jobs.batch"), ("delete", "jobs.batch"), ("watch", "jobs.batch"),
     ("create", "deployments.apps"), ("create", "services"), ("create", "networkpolicies.networking.k8s.io"),
     ("patch", "thymeruns.thyme.dev"), ("watch", "thymeruns.thyme.dev"),
-    ("patch", "thymeruns.thyme.dev/status"), ("create", "events"),
+    ("patch", "thymeruns.thyme.dev/status"), ("create", "events"), ("watch", "pods"),
 ]
 DENIED = [
     ("get", "secrets"), ("list", "secrets"), ("create", "pods"), ("delete", "pods"), ("exec", "pods"),
+    ("patch", "pods"), ("get", "pods/log"),
     ("create", "thymeruns.thyme.dev"), ("delete", "thymeruns.thyme.dev"), ("update", "jobs.batch"),
     ("create", "roles.rbac.authorization.k8s.io"), ("create", "serviceaccounts"), ("delete", "namespaces"),
     ("create", "customresourcedefinitions.apiextensions.k8s.io"), ("list", "nodes"),

@@ -8,7 +8,8 @@ import collections
 import time
 import uuid
 
-from testenv.kwok_cluster import FAIL_LABEL, RUN_MS_ANNOTATION
+from testenv.kwok_cluster import EXIT_CODE_ANNOTATION, FAIL_LABEL, MESSAGE_ANNOTATION, RUN_MS_ANNOTATION
+from thyme_operator import exits
 
 
 def _name(prefix: str) -> str:
@@ -107,6 +108,27 @@ def test_exhausted_retries_fail_the_run_naming_the_stage(thyme, thyme_operator, 
     assert "sft" not in run["status"]["stages"]
     assert thyme.job_names(namespace, name) == [f"{name}-convert-1", f"{name}-convert-2"]
     assert "StageFailed" in _events(thyme.cluster, namespace, name)
+
+
+def test_a_usage_error_fails_the_run_at_once_with_the_programs_own_line(thyme, thyme_operator, namespace):
+    name = _name("usage")
+    said = "thyme convert: s3://thyme/datasets/typo/data/: no <split>-NNNNN-of-MMMMM.parquet files"
+    manifest = thyme.run_manifest(name, namespace, stages={
+        "convert": {"shards": 2, "retries": {"limit": 3, "backoffSeconds": 1}}})
+    manifest["spec"]["podMetadata"] = {
+        "labels": {FAIL_LABEL: "true"},
+        "annotations": {RUN_MS_ANNOTATION: "200", EXIT_CODE_ANNOTATION: str(exits.USAGE_ERROR),
+                        MESSAGE_ANNOTATION: f"some library warning\n{said}\n"}}
+    thyme.apply(manifest)
+    run = thyme.wait_phase(namespace, name, "Failed", timeout=60, op=thyme_operator)
+    failed = _condition(run, "Failed")
+    assert "not retried" in failed["message"] and said in failed["message"], failed["message"]
+    assert run["status"]["stages"]["convert"]["attempts"] == 1
+    assert thyme.job_names(namespace, name) == [f"{name}-convert-1"]      # no attempt 2, no backoff
+    job = thyme.cluster.get_json("job", f"{name}-convert-1", "-n", namespace)
+    assert any(c["type"] == "Failed" and c["reason"] == exits.JOB_FAILED_BY_POLICY for c in job["status"]["conditions"])
+    reasons = _events(thyme.cluster, namespace, name)
+    assert "StageFailed" in reasons and "BackingOff" not in reasons
 
 
 def test_operator_killed_mid_stage_resumes_without_duplicate_children(thyme, thyme_operator, namespace):

@@ -22,6 +22,8 @@ from testenv import binaries, processes
 STAGES = Path(__file__).resolve().parents[1] / "env" / "kwok" / "stages.yaml"
 FAIL_LABEL = "thyme.test/fail"
 RUN_MS_ANNOTATION = "thyme.test/run-ms"
+EXIT_CODE_ANNOTATION = "thyme.test/exit-code"   # a failing pod's exit code (kwok stage thyme-pod-fail)
+MESSAGE_ANNOTATION = "thyme.test/message"       # and its termination message
 
 
 def gpu_node(name: str, gpus: int = 8, cpu: str = "96", memory: str = "1Ti", pods: int = 110) -> dict:

@@ -42,16 +42,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from thyme_jobs.convert import config, main, sources
+    import logging
 
+    from thyme_jobs import failures
+    from thyme_jobs.convert import config, main
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = config.load_config(args.config, {
             "source": args.source, "run_root": args.dest, "splits": args.splits, "shard": args.shard,
             "num_shards": args.num_shards, "workers": args.workers, "merge": args.merge})
         main.run(cfg)
-    except (config.ConfigError, main.ConvertError, sources.DumpError) as exc:
-        print(f"thyme convert: {exc}")
-        return 2
+    except failures.InputError as exc:  # a bad config, a missing dump, a contradicting rerun: no retry helps
+        return failures.usage_error("convert", exc)
     return 0
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from thyme_jobs import store as stores
+from thyme_jobs.failures import InputError
 from thyme_jobs.convert import manifests, sharding, sources, transform
 from thyme_jobs.convert.config import ConvertConfig
 from thyme_jobs.convert.reporting import Report, ShardLine, ShardProgress
@@ -40,7 +41,7 @@ from thyme_jobs.convert.uploads import Uploader
 log = logging.getLogger(__name__)
 
 
-class ConvertError(RuntimeError):
+class ConvertError(InputError):
     """The run cannot go on as configured; the message says what to change."""
 
 
@@ -49,7 +50,7 @@ def run(config: ConvertConfig, report: Report | None = None) -> manifests.StageM
     report = report or Report()
     out = stores.open_store(config.run_root)
     if out.exists(manifests.STAGE_MANIFEST_KEY):
-        report.console.log(f"{out.location(manifests.STAGE_MANIFEST_KEY)} exists: convert already finished")
+        log.info("%s exists: convert already finished", out.location(manifests.STAGE_MANIFEST_KEY))
         return manifests.StageManifest.model_validate(stores.get_json(out, manifests.STAGE_MANIFEST_KEY))
     src = stores.open_store(config.source)
     units = sharding.work_units(sources.list_dump(src, config.splits))
@@ -71,6 +72,7 @@ def _convert_shards(config: ConvertConfig, src: stores.ArtifactStore, out: store
     if not pending:
         return
     jobs = [_Job(split, shard, sharding.shard_units(units[split], shard, config.num_shards)) for split, shard in pending]
+    report.rows_total = sum(job.rows for job in jobs)
     workers = config.worker_count()
     context = multiprocessing.get_context("spawn")  # threads (uploads, progress) make fork unsafe
     with ProcessPoolExecutor(workers, mp_context=context) as pool, Uploader(out) as uploader, \
@@ -110,6 +112,7 @@ def _collect(config: ConvertConfig, out: stores.ArtifactStore, uploader: Uploade
             feeder.window.release(size)
             output.add(result)
             advance(1, result.source_bytes)
+            report.rows(1)
 
 
 def _is_done(out: stores.ArtifactStore, split: str, shard: int, num_shards: int) -> bool:

@@ -1,12 +1,15 @@
 """What a person watching `thyme convert` sees: a live bar (rows/s, MB/s) and a closing summary.
 
 Kept apart from the conversion so the shell stays readable and tests can run with a
-silent console. In a pod (no terminal) rich draws no live bar; the summary table and
-the per-shard log lines still reach the pod's log.
+silent console. In a pod (no terminal) rich draws no live bar; the rows converted go
+out as progress lines (`thyme_jobs.progress`, about one a second), which `thyme run`
+draws as the stage's bar, and the per-shard lines and the summary table still reach
+the pod's log.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -15,7 +18,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
+from thyme_jobs import progress as progress_lines
 from thyme_jobs.convert.manifests import Counts
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY_SECONDS = 1.0
 
 
 class _RateColumn(ProgressColumn):
@@ -59,6 +66,19 @@ class Report:
     console: Console = field(default_factory=lambda: Console(stderr=True, log_path=False))
     lines: list[ShardLine] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    rows_total: int = 0
+    rows_done: int = 0
+    _reported_at: float = 0.0
+
+    def rows(self, done: int) -> None:
+        """Count `done` more rows converted; a progress line at most every PROGRESS_EVERY_SECONDS, and at the end."""
+        self.rows_done += done
+        now = time.monotonic()
+        if self.rows_done >= self.rows_total or now - self._reported_at >= PROGRESS_EVERY_SECONDS:
+            self._reported_at = now
+            seconds = max(now - self.started, 1e-9)
+            progress_lines.report("convert rows", self.rows_done, self.rows_total,
+                                  rows_per_s=round(self.rows_done / seconds, 1))
 
     def progress(self) -> Progress:
         return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
@@ -69,7 +89,7 @@ class Report:
         what = "already done, skipped" if line.skipped else (
             f"{line.counts.rows} rows, {line.counts.rejected} rejected, {line.counts.images} images "
             f"({line.counts.reencoded} re-encoded) in {line.seconds:.1f}s")
-        self.console.log(f"{line.split} shard {line.shard}: {what}")
+        log.info("%s shard %d: %s", line.split, line.shard, what)
 
     def summary(self, outcome: str) -> None:
         table = Table(title=f"thyme convert: {outcome}")

@@ -21,13 +21,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from thyme_jobs import store as stores
+from thyme_jobs.failures import InputError
 from thyme_jobs.convert import sharding
 
 READ_BUFFER = 1 << 20  # parquet page reads and S3 range requests are this big
 COLUMNS = ["image", "question", "response"]
 
 
-class DumpError(ValueError):
+class DumpError(InputError):
     """The source is not a Thyme-SFT dump we can read; the message says what is missing."""
 
 

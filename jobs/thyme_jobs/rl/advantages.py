@@ -26,3 +26,16 @@ def group_advantages(rewards: torch.Tensor, group_size: int, *, scale: bool = Tr
     if scale and group_size > 1:
         centred = centred / (grouped.std(dim=1, keepdim=True) + eps)
     return centred.view(-1)
+
+
+def zero_variance_fraction(rewards: torch.Tensor, group_size: int) -> float:
+    """The share of groups whose rewards are all equal: their advantages are 0, so they teach nothing.
+
+    Near 1 means the step did (almost) nothing: every sample right, every sample wrong,
+    or a reward that cannot tell them apart.
+
+    >>> zero_variance_fraction(torch.tensor([1.0, 1.0, 0.0, 0.5]), 2)
+    0.5
+    """
+    grouped = rewards.float().view(-1, group_size)
+    return float((grouped.max(dim=1).values == grouped.min(dim=1).values).float().mean())

@@ -20,19 +20,21 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from thyme_jobs.rl.config import ConfigError, load_config
+    from thyme_jobs import failures
+    from thyme_jobs.rl.config import load_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(f"thyme rl: {exc}", file=sys.stderr)
-        return 2
+    except (failures.InputError, OSError) as exc:  # OSError: the --config file cannot be read
+        return failures.usage_error("rl", exc)
     from thyme_jobs.rl.judge import JudgeError
     from thyme_jobs.rl.main import run_stage
 
     try:
         return run_stage(cfg)
+    except failures.InputError as exc:  # no converted split, a config combination that cannot run
+        return failures.usage_error("rl", exc)
     except JudgeError as exc:
         print(f"thyme rl: the judge failed for good, stopping (resume picks up from the last checkpoint): {exc}",
               file=sys.stderr)

@@ -40,7 +40,9 @@ from typing import Any
 
 import torch
 
+from thyme_jobs import progress
 from thyme_jobs import store as stores
+from thyme_jobs.failures import InputError
 from thyme_jobs.rl import (advantages, checkpoints, engines, grpo, prompts, ranks, records, rollout, scoring,
                            updates)
 from thyme_jobs.rl.config import RLConfig
@@ -128,7 +130,7 @@ def _prepare(cfg: RLConfig, run: stores.ArtifactStore, scratch: Path, world: ran
     rows = prompts.read_rows(run, cfg.splits)
     per_rank = len(ranks.group_share(cfg.batch_size, world)) * cfg.num_generations  # checks the split first
     if cfg.deepspeed == "zero3" and world.distributed and engines.resolve(cfg.engine) != "vllm":
-        raise ValueError(
+        raise InputError(
             "deepspeed: zero3 with several processes needs engine: vllm: ZeRO-3 gathers parameters collectively "
             "in every forward pass, and transformers' generate runs a different number of them on each rank "
             "(trajectories end at different lengths); use deepspeed: zero2 with the transformers engine")
@@ -244,7 +246,8 @@ async def _one_step(stage: Stage, runner: rollout.CodeRunner, judge: JudgeClient
     if whole.outage is not None:
         return _outage(stage, step, whole, metrics, own=outage)
     state.consecutive_outages = 0
-    adv = advantages.group_advantages(torch.tensor([s.total for s in whole.scores]), cfg.num_generations)
+    totals = torch.tensor([s.total for s in whole.scores])
+    adv = advantages.group_advantages(totals, cfg.num_generations)
     first = groups.start * cfg.num_generations
     encoded = _encode_all(stage, trajectories)
     train_stats = grpo.grpo_update(stage.update, stage.reference, encoded, adv[first:first + len(trajectories)],
@@ -254,6 +257,7 @@ async def _one_step(stage: Stage, runner: rollout.CodeRunner, judge: JudgeClient
             stage.engine.sync_weights(model)
     metrics |= records.reward_metrics(whole.scores) | records.judge_metrics(whole.judge, outage=False)
     metrics |= {f"train/{k}": v for k, v in train_stats.items()}
+    metrics["reward/zero_variance_groups"] = advantages.zero_variance_fraction(totals, cfg.num_generations)
     mean_reward = metrics["reward/total"]
     state.step, state.last_mean_reward = step, mean_reward
     state.reward_sum += sum(s.total for s in whole.scores)
@@ -261,8 +265,13 @@ async def _one_step(stage: Stage, runner: rollout.CodeRunner, judge: JudgeClient
     _write_step(stage, step, whole, adv.tolist(), metrics)
     _write_status(stage, "running", f"step {step}/{cfg.steps}: mean reward {mean_reward:.4f}")
     if world.is_main:
-        log.info("rl: step %d/%d reward %.4f tool calls/traj %.2f loss %.4f", step, cfg.steps, mean_reward,
-                 metrics["rollout/tool_calls_per_trajectory"], train_stats["loss"])
+        # not the loss: on-policy its value is -mean(A) - beta*KL, 0 by construction at the first step
+        progress.report("rl step", step, cfg.steps, reward=mean_reward, format=metrics["reward/format"],
+                        accuracy=metrics["reward/accuracy"],
+                        zero_var_groups=metrics["reward/zero_variance_groups"],
+                        tool_calls_per_traj=metrics["rollout/tool_calls_per_trajectory"],
+                        sandbox_faults=int(metrics["sandbox/faults"]), kl=train_stats["kl"],
+                        grad_norm=train_stats["grad_norm"], clip=train_stats["clip_fraction"])
     return True
 
 

@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from thyme_jobs import store as stores
+from thyme_jobs.failures import InputError
 from thyme_jobs.rl.rewards import reference_answer
 from thyme_jobs.rl.rollout import IMAGE, Trajectory
 
 
-class DataError(RuntimeError):
+class DataError(InputError):
     """The converted data is missing or unusable; the message names the split and key."""
 
 

@@ -32,6 +32,7 @@ import torch
 import torch.distributed as dist
 
 from thyme_jobs import process_group
+from thyme_jobs.failures import InputError
 
 #: Elements per all-reduce of the plain update: 64 MiB of fp32, large enough to keep a
 #: link busy, small enough not to double a 7B model's gradient memory.
@@ -108,7 +109,7 @@ def group_share(n_groups: int, world: World) -> range:
     [[0, 1], [2, 3]]
     """
     if n_groups % world.size:
-        raise ValueError(
+        raise InputError(
             f"batch_size {n_groups} does not split over {world.size} processes: make batch_size a multiple of "
             "the process count, so that every rank rolls out whole groups and takes the same number of "
             "backward passes")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from thyme_jobs import store as stores
+from thyme_jobs.failures import InputError
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,6 @@ def download_model(store: stores.ArtifactStore, local: Path) -> Path:
         store.get_file(key, local / key)
         n += 1
     if not (local / "config.json").is_file():
-        raise FileNotFoundError(f"{store.location()} holds no config.json ({n} files): `model` must point "
+        raise InputError(f"{store.location()} holds no config.json ({n} files): `model` must point "
                                 "at an HF model directory (e.g. one made by `thyme tiny-model` and uploaded)")
     return local

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,15 +21,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_sft(args: argparse.Namespace) -> int:
+    from thyme_jobs import failures
     from thyme_jobs.sft import config, main
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = config.load_config(args.config)
-    except (ValueError, OSError) as exc:
-        print(f"thyme sft: {exc}", file=sys.stderr)
-        return 2
-    main.run(cfg)
+    except (failures.InputError, OSError) as exc:  # OSError: the --config file cannot be read
+        return failures.usage_error("sft", exc)
+    try:
+        main.run(cfg)
+    except failures.InputError as exc:  # no converted split, no model at `model`: no retry helps
+        return failures.usage_error("sft", exc)
     return 0
 
 

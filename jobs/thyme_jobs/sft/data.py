@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thyme_jobs import store as stores
+from thyme_jobs.failures import InputError
 from thyme_jobs.sft import formatting, masking
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def read_rows(run_root: stores.ArtifactStore, splits: list[str]) -> list[dict[st
     for split in splits:
         key = stores.join("data", split, "manifest.json")
         if not run_root.exists(key):
-            raise FileNotFoundError(f"split {split!r}: no {run_root.location(key)}; run the convert stage "
+            raise InputError(f"split {split!r}: no {run_root.location(key)}; run the convert stage "
                                     "for this split first, or fix the phase's splits")
         manifest = stores.get_json(run_root, key)
         for jsonl in manifest.get("jsonl", []):
@@ -104,7 +105,7 @@ class SFTDataset:
 
     def __init__(self, rows: list[dict[str, Any]], run_root: stores.ArtifactStore, encoder: Encoder) -> None:
         if not rows:
-            raise ValueError("no rows to train on: the phase's splits are empty")
+            raise InputError("no rows to train on: the phase's splits are empty")
         self.rows, self.run_root, self.encoder = rows, run_root, encoder
         self.skipped: dict[str, str] = {}  # row id -> reason
 
@@ -124,7 +125,7 @@ class SFTDataset:
                 self._skip(row, f"overlong: more than {self.encoder.max_length} tokens")
                 continue
             return item
-        raise ValueError(f"every row is longer than max_length={self.encoder.max_length} or malformed; "
+        raise InputError(f"every row is longer than max_length={self.encoder.max_length} or malformed; "
                          "raise max_length or lower max_pixels")
 
     def _skip(self, row: dict[str, Any], reason: str) -> None:

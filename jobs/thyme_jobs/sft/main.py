@@ -64,6 +64,7 @@ def run(cfg: SFTConfig) -> dict[str, Any] | None:
 
 def _train(cfg: SFTConfig, run_root: stores.ArtifactStore, state: Any) -> dict[str, Any] | None:
     from transformers import AutoModelForImageTextToText
+    from transformers.trainer_callback import PrinterCallback
 
     from thyme_jobs.sft import checkpoints, data, train
     from thyme_jobs.sft.processor import load_processor
@@ -110,8 +111,10 @@ def _train(cfg: SFTConfig, run_root: stores.ArtifactStore, state: Any) -> dict[s
             data_collator=lambda b: data.collate(b, processor.tokenizer.pad_token_id),
             callbacks=[train.tensorboard_callback(work / "tensorboard" / f"phase{plan.index}", rank == 0),
                        train.StoreCheckpoints(run_root, plan, local_rank, {"world_size": world},
-                                              tensorboard=(work / "tensorboard", TENSORBOARD))],
+                                              tensorboard=(work / "tensorboard", TENSORBOARD)),
+                       train.ProgressLines(plan, len(cfg.phases))],
         )
+        trainer.remove_callback(PrinterCallback)  # its dict per log is what ProgressLines says in one line
         trainer.counters = train.Counters()
         started = time.perf_counter()
         result = trainer.train(resume_from_checkpoint=str(ckpt_dir) if ckpt_dir else None)

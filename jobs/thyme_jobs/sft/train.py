@@ -11,6 +11,8 @@ the sampler and skips the batches already seen). We override one hook per behavi
   over ranks) on every log line, which the Trainer's TensorBoard callback writes.
 - `StoreCheckpoints` forces a save on a phase's last step and copies every save to the
   store, manifest last (see `checkpoints`).
+- `ProgressLines` turns each log into one progress line (step, loss, tokens/s) in place
+  of the Trainer's printed dict (`thyme_jobs.progress`).
 
 A phase is one Trainer: its own learning rate, schedule and optimizer, starting from the
 previous phase's weights, as the reference's stage 2 starts from stage 1's checkpoint.
@@ -28,6 +30,7 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
+from thyme_jobs import progress
 from thyme_jobs import store as stores
 from thyme_jobs.sft import checkpoints, masking
 from thyme_jobs.sft.config import SFTConfig
@@ -120,6 +123,23 @@ class StoreCheckpoints(TrainerCallback):
                 checkpoints.upload_dir(self.run_root, *self.tensorboard)
         _barrier()
         return control
+
+
+class ProgressLines(TrainerCallback):
+    """One progress line per Trainer log on the main process: `sft phase <n> <step>/<steps> | loss=... tokens/s=...`."""
+
+    def __init__(self, plan: PhasePlan, phases: int) -> None:
+        self.label = f"sft phase {plan.index + 1}/{phases}"
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs and "loss" in logs:
+            progress.report(self.label, state.global_step, state.max_steps, loss=float(logs["loss"]),
+                            lr=logs.get("learning_rate"), tokens_per_s=_rounded(logs.get("tokens_per_second")))
+        return control
+
+
+def _rounded(value: float | None) -> int | None:
+    return None if value is None else round(value)
 
 
 def training_arguments(cfg: SFTConfig, plan: PhasePlan, output_dir: Path) -> TrainingArguments:

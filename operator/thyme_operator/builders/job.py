@@ -3,13 +3,19 @@
 `backoffLimit: 0`: the operator owns retries (with backoff, checkpoint resume and a
 Failed condition naming the stage), so the Job must not retry behind its back; a
 multi-node torchrun group also has to restart as a whole, never pod by pod.
+
+A program that refuses its config or input exits with `exits.USAGE_ERROR`; a
+`podFailurePolicy` rule fails the Job at once with reason `PodFailurePolicy` (and stops
+the other shards' pods), which the planner does not retry. The container's termination
+message is the program's own error line (`thyme_jobs.failures`), or the log's tail when
+a crash wrote none (`FallbackToLogsOnError`); the operator copies it into the status.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from thyme_operator import api, names
+from thyme_operator import api, exits, names
 from thyme_operator.builders import meta, pods
 
 COMPLETION_INDEX_FIELD = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
@@ -64,8 +70,11 @@ def stage_job(spec: api.ThymeRunSpec, owner: meta.Owner, stage: str, attempt: in
     else:
         raise ValueError(f"unknown stage {stage!r}")
 
-    container.update(env=env, imagePullPolicy=spec.images.pull_policy)
+    container.update(env=env, imagePullPolicy=spec.images.pull_policy, terminationMessagePolicy="FallbackToLogsOnError")
     pod_spec["containers"] = [container]
+    job_spec["podFailurePolicy"] = {"rules": [
+        {"action": "FailJob", "onExitCodes": {"containerName": container["name"], "operator": "In",
+                                              "values": [exits.USAGE_ERROR]}}]}
     job_spec["template"] = {
         "metadata": {"labels": pods.pod_labels(spec, labels), "annotations": pods.pod_annotations(spec)},
         "spec": pod_spec,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from thyme_operator import names
+from thyme_operator import exits, names
 from thyme_operator.builders import meta, stages
 
 from .fixtures import spec
@@ -148,3 +148,14 @@ def test_rl_without_a_judge_is_rule_only_and_serves_none():
     config = json.loads(_env(job["spec"]["template"]["spec"]["containers"][0])["THYME_STAGE_CONFIG"]["value"])
     assert config["judge"] == {"endpoint": None}
     assert RLConfig.model_validate(config).judge.endpoint is None
+
+
+def test_a_usage_error_exit_fails_the_job_at_once_and_the_pod_reports_its_own_error_line():
+    for stage in ("convert", "sft", "rl"):
+        job = next(c for c in stages.workloads(spec(), OWNER, stage, 1) if c["kind"] == "Job")
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+        assert job["spec"]["podFailurePolicy"]["rules"] == [
+            {"action": "FailJob", "onExitCodes": {"containerName": container["name"], "operator": "In",
+                                                  "values": [exits.USAGE_ERROR]}}]
+        assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"  # podFailurePolicy requires it

@@ -39,3 +39,32 @@ def test_run_view_ignores_status_fields_it_does_not_model():
             "status": {"phase": "Running", "kopf": {"progress": {}}}}
     view = kube.run_view(body)
     assert view.generation == 3 and view.status.phase == "Running" and view.spec.stage_names() == ["convert", "sft", "rl"]
+
+
+def test_a_job_failed_by_the_usage_error_rule_is_not_retryable():
+    child = kube.observe(_job([{"type": "Failed", "status": "True", "reason": "PodFailurePolicy",
+                                "message": "Container convert for pod ml/demo-convert-2-0-x failed with exit code 64 "
+                                           "matching FailJob rule at index 0", "lastTransitionTime": "t"}]))
+    assert child.state == "Failed" and not child.retryable
+    crashed = kube.observe(_job([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]))
+    assert crashed.retryable
+
+
+def _pod(job: str, terminated: dict | None) -> dict:
+    state = {"terminated": terminated} if terminated else {"running": {}}
+    return {"metadata": {"name": f"{job}-0-abcde", "labels": {"batch.kubernetes.io/job-name": job, "thyme.dev/run": "demo"}},
+            "status": {"containerStatuses": [{"name": "convert", "state": state}]}}
+
+
+def test_a_failed_jobs_message_is_its_pods_last_error_line():
+    log_tail = "Traceback (most recent call last):\n  ...\nthyme convert: /data: no parquet files; point dataset.source at the dump\n"
+    failures = [kube.pod_failure(_pod("demo-convert-2", {"exitCode": 64, "message": log_tail})),
+                kube.pod_failure(_pod("demo-convert-2", None)),                       # still running
+                kube.pod_failure(_pod("demo-sft-1", {"exitCode": 0, "message": "done"}))]
+    assert failures[1:] == [None, None]
+    job = kube.observe(_job([{"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": "m"}]))
+    (explained,) = kube.explain_failures([job], failures)
+    assert explained.message == "exit code 64: thyme convert: /data: no parquet files; point dataset.source at the dump"
+    assert not explained.retryable
+    active = kube.observe(_job([]))
+    assert kube.explain_failures([active], failures) == [active]     # only failed Jobs take a pod's words

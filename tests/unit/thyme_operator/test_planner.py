@@ -121,6 +121,17 @@ def test_exhausted_retries_give_failed_condition_naming_the_stage():
     assert "completionTime" in p.status
 
 
+def test_a_usage_error_fails_the_stage_at_once_with_the_programs_reason():
+    usage = C("Job", "demo-convert-1", "convert", 1, "Failed", STAMP,
+              "thyme convert: /data: no <split>-NNNNN-of-MMMMM.parquet files", retryable=False)
+    p = planner.plan(run(stage_status(convert=("Running", 1))), [usage], frozenset(), T0)
+    assert p.create == [] and p.requeue_after is None          # no backoff, no attempt 2
+    assert states(p) == {"convert": "Failed"} and p.status["phase"] == "Failed"
+    failed = cond(p, conditions.FAILED)
+    assert "not retried" in failed["message"] and "no <split>-NNNNN-of-MMMMM.parquet files" in failed["message"]
+    assert {e.reason for e in p.events if e.type == "Warning"} == {conditions.REASON_STAGE_FAILED}
+
+
 def test_suspend_deletes_the_active_job_and_stage_servers_and_resume_recreates_the_same_attempt():
     servers = [C("Deployment", "demo-rl-sandbox", "rl"), C("Service", "demo-rl-sandbox", "rl"),
                C("NetworkPolicy", "demo-rl-sandbox-deny-egress", "rl")]

@@ -18,7 +18,7 @@ def test_same_seed_same_files_other_seed_other_weights(tmp_path, tiny_model_dir)
     assert (other / "model.safetensors").read_bytes() != (again / "model.safetensors").read_bytes()
 
 
-def test_loads_and_generates_32_tokens_with_an_image_in_under_a_second(tiny_model_dir):
+def test_loads_and_generates_32_tokens_with_an_image_quickly(tiny_model_dir):
     from PIL import Image
     from transformers import AutoModelForImageTextToText
 
@@ -38,7 +38,9 @@ def test_loads_and_generates_32_tokens_with_an_image_in_under_a_second(tiny_mode
         torch.set_num_threads(before)
     assert out.shape[1] - inputs["input_ids"].shape[1] == 32
     assert inputs["input_ids"][0].tolist().count(processor.image_token_id) == 4
-    assert seconds < 3.0, f"load + generate took {seconds:.2f}s (about 0.35 s on an idle core)"
+    # about 0.35 s on an idle core; the bound only catches a model that stopped being tiny
+    # (its size is checked below), not a busy machine
+    assert seconds < 60.0, f"load + generate took {seconds:.2f}s (about 0.35 s on an idle core)"
     assert sum(p.numel() for p in model.parameters()) < 2_000_000
 
 

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
+from thyme_jobs import failures
 from thyme_jobs.rl import cli
+from thyme_operator import exits
 from thyme_jobs.rl.config import ConfigError, load_config, parse_config
 
 GOOD = {"run_root": "s3://b/runs/ns/r", "splits": ["single_round"], "sandbox_url": "http://sandbox:8080", "steps": 10}
@@ -54,11 +56,15 @@ def test_config_from_the_environment_or_a_file(tmp_path) -> None:
         load_config(None, {"THYME_STAGE_CONFIG": "{oops"})
 
 
-def test_the_command_reports_a_bad_config_and_exits_2(tmp_path, capsys) -> None:
+def test_the_command_reports_a_bad_config_and_exits_with_the_usage_error_code(tmp_path, capsys, monkeypatch) -> None:
+    termination_log = tmp_path / "termination-log"
+    monkeypatch.setenv(failures.TERMINATION_LOG_ENV, str(termination_log))
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers(dest="command"))
     path = tmp_path / "rl.json"
     path.write_text(json.dumps(GOOD | {"num_generations": 0}))
     args = parser.parse_args(["rl", "--config", str(path)])
-    assert args.func(args) == 2
-    assert "num_generations" in capsys.readouterr().err
+    assert args.func(args) == exits.USAGE_ERROR      # neither executor retries it
+    said = capsys.readouterr().err.strip().splitlines()[-1]
+    assert said.startswith("thyme rl: ") and "num_generations" in said
+    assert termination_log.read_text().strip() == said  # what the pod's status will quote

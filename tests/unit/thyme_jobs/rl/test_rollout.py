@@ -110,11 +110,12 @@ async def test_finished_trajectories_are_never_generated_again() -> None:
 
 
 async def test_a_batchs_sandbox_calls_run_concurrently() -> None:
-    runner = FakeRunner(lambda *_: CodeResult("ok", stdout="x"), delay=0.2)
+    runner = FakeRunner(lambda *_: CodeResult("ok", stdout="x"), delay=0.5)
     started = asyncio.get_running_loop().time()
     await rollout.rollout(trajectories(6), ScriptedEngine(tool_user), runner, settings())
     assert runner.max_in_flight == 6
-    assert asyncio.get_running_loop().time() - started < 1.0
+    # one after the other would take 6 x 0.5 s; together about 0.5 s, leaving a busy CPU 2.5 s
+    assert asyncio.get_running_loop().time() - started < 6 * 0.5
 
 
 async def test_a_sandbox_timeout_ends_only_its_trajectory() -> None:
