@@ -21,7 +21,8 @@ from typing import Any
 
 from thyme_jobs import store as stores
 from thyme_jobs.failures import InputError
-from thyme_jobs.sft import formatting, masking
+from thyme_jobs.modelio import formatting
+from thyme_jobs.sft import masking
 
 log = logging.getLogger(__name__)
 

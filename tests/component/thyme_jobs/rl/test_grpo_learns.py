@@ -26,10 +26,12 @@ from statistics import fmean
 import pytest
 import torch
 
-from thyme_jobs.rl import advantages, grpo, rollout, updates
-from thyme_jobs.rl.encoding import TrajectoryEncoder
-from thyme_jobs.rl.engines import TransformersEngine
-from thyme_jobs.rl.sandbox_runner import SandboxRunner
+from thyme_jobs.agent import loop as rollout
+from thyme_jobs.agent import thyme_code
+from thyme_jobs.agent.encoding import TrajectoryEncoder
+from thyme_jobs.agent.engines import TransformersEngine
+from thyme_jobs.agent.sandbox_runner import SandboxRunner
+from thyme_jobs.rl import advantages, grpo, updates
 
 STEPS, GROUPS, GENERATIONS, NEW_TOKENS, LEARNING_RATE = 30, 2, 4, 8, 3e-3
 WINDOW = 6          # steps averaged at each end
@@ -46,7 +48,7 @@ async def learn(model_dir, sandbox_url: str, seed: int) -> list[float]:
     """Mean reward of each step of a GRPO run from the tiny model's random weights."""
     from transformers import AutoModelForImageTextToText
 
-    from thyme_jobs.sft.processor import load_processor
+    from thyme_jobs.modelio.processor import load_processor
 
     torch.manual_seed(seed)
     processor = load_processor(model_dir)
@@ -55,15 +57,15 @@ async def learn(model_dir, sandbox_url: str, seed: int) -> list[float]:
     engine = TransformersEngine(model, encoder)
     update = updates.PlainUpdate.adamw(model, learning_rate=LEARNING_RATE, max_grad_norm=1.0)
     settings = rollout.RolloutSettings(
-        max_rounds=1, max_images=2, text=rollout.Sampling(1.0, NEW_TOKENS, rollout.TEXT_STOPS),
-        code=rollout.Sampling(0.0, NEW_TOKENS, rollout.CODE_STOPS))
+        max_rounds=1, max_images=2, text=rollout.Sampling(1.0, NEW_TOKENS, thyme_code.TEXT_STOPS),
+        code=rollout.Sampling(0.0, NEW_TOKENS, thyme_code.CODE_STOPS))
     runner = SandboxRunner.from_url(sandbox_url)
     means = []
     try:
         for step in range(STEPS):
             batch = [rollout.Trajectory(f"learn{seed}-s{step}-p{p}-g{g}", f"p{p}", QUESTION, [])
                      for p in range(GROUPS) for g in range(GENERATIONS)]
-            await rollout.rollout(batch, engine, runner, settings, seed=seed * 1000 + step)
+            await rollout.rollout(batch, engine, thyme_code.ThymeCode(runner), settings, seed=seed * 1000 + step)
             rewards = torch.tensor([favoured_share(processor.tokenizer, t.completion) for t in batch])
             adv = advantages.group_advantages(rewards, GENERATIONS)
             grpo.grpo_update(update, None, [encoder.encode(t) for t in batch], adv, clip_epsilon=0.2, kl_beta=0.0)
