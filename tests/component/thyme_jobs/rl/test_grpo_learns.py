@@ -6,8 +6,8 @@ encoder builds the token ids and the loss mask, rewards are group-normalised
 (`advantages`) and one `grpo_update` per step changes the weights.
 
 The task has to be learnable by a random model in a few dozen CPU steps, so the reward
-is dense and starts near one half: the share of the completion's tokens (re-tokenised
-from its text, independent of the loss mask) whose id is even. Every group then has
+is dense and starts between a quarter and a third: the share of the completion's tokens
+(re-tokenised from its text, independent of the loss mask) whose id is even. Every group then has
 reward variance, so every step carries signal, and a policy that learns moves the share
 up. Thyme's own rewards (format, accuracy) are all but never earned by a random model:
 they would test nothing here.
@@ -15,7 +15,9 @@ they would test nothing here.
 What makes it fail: a flipped advantage sign (the share goes down), a loss mask that
 leaves out the sampled tokens (nothing learned), gradients that do not reach the
 weights or an update that does not step. Checked by hand: with the sign of the
-advantage flipped in `grpo.grpo_update`, the share falls and the test fails.
+advantage flipped in `grpo.grpo_update` the share falls (seed 0: 0.28 -> 0.03) and with
+an all-false loss mask it stays flat (seed 1: 0.38 ... 0.27); both fail the test. About
+half a minute per seed on a busy 2-core machine.
 """
 
 from __future__ import annotations
