@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from thyme_cli import local_executor, summary
     from thyme_jobs import store
 
-    console = Console(stderr=True, log_path=False)
+    console = Console(stderr=True, log_path=False, soft_wrap=True)  # a long line stays one line in a log
     try:
         run_obj = local_executor.load_run(args.file)
     except local_executor.LocalRunError as exc:
