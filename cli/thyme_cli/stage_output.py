@@ -5,7 +5,7 @@ weight-loading bars, DeepSpeed's and transformers' warnings. All of it goes to t
 stage's log file, byte for byte, as `kubectl logs` would show it in a cluster; the
 console gets only
 - the progress lines (`thyme_jobs.progress`), drawn as one bar per label on a terminal
-  and, elsewhere, printed at every tenth of the way;
+  elsewhere printed at every step of a short stage, every tenth of the way of a long one;
 - the lines our own loggers (`thyme_*`) write, and a program's closing error line
   (`thyme <stage>: ...`, see `thyme_jobs.failures`);
 - on failure, the log's last lines, so a traceback is seen without opening the file.
@@ -27,6 +27,7 @@ from thyme_jobs import progress as progress_lines
 _OWN = re.compile(r"\b(?P<level>INFO|WARNING|ERROR|CRITICAL) (?P<logger>thyme_[\w.]+): (?P<message>.*)$")
 _CLOSING = re.compile(r"^thyme [\w-]+: ")
 TAIL_LINES = 15
+EVERY_STEP_UP_TO = 25  # a short stage prints every step; a longer one every tenth of the way
 
 
 class StageOutput:
@@ -53,7 +54,7 @@ class StageOutput:
         own = _OWN.search(line)
         if own is not None:
             colour = {"WARNING": "yellow", "ERROR": "red", "CRITICAL": "red"}.get(own["level"])
-            text = escape(own["message"])
+            text = escape(own["message"].removeprefix(f"{self.stage}: "))
             self._print(f"  [{colour}]{self.stage}[/{colour}] {text}" if colour else f"  {self.stage}: {text}")
         elif _CLOSING.match(line):
             self._print(f"  [red]{escape(line)}[/red]")
@@ -76,7 +77,7 @@ class StageOutput:
     def _show_progress(self, step: progress_lines.Progress) -> None:
         if not self.console.is_terminal:
             tenth = 10 * step.done // max(step.total, 1)
-            if self._printed_tenth.get(step.label) != tenth or step.done == step.total:
+            if step.total <= EVERY_STEP_UP_TO or self._printed_tenth.get(step.label) != tenth or step.done == step.total:
                 self._printed_tenth[step.label] = tenth
                 fields = f"  {step.fields}" if step.fields else ""
                 self.console.print(f"  {escape(step.label)} {step.done}/{step.total}{escape(fields)}", highlight=False)

@@ -14,11 +14,11 @@ STAGE_LINES = [
     b"[2026-01-01 12:00:00,000] [WARNING] [real_accelerator.py:209:get_accelerator] Setting accelerator to CPU.\n",
     b"/venv/lib/python3.11/site-packages/torch/utils/checkpoint.py:87: UserWarning: None of the inputs have grad\n",
     b"{'loss': '0.1833', 'grad_norm': '1.52', 'learning_rate': '0.003', 'epoch': '1.0'}\n",
-    b"2026-01-01 12:00:01,000 INFO thyme_jobs.progress: sft phase 1/2 1/20 | loss=2.5 tokens/s=900\n",
+    b"2026-01-01 12:00:01,000 INFO thyme_jobs.progress: sft phase 1/2 1/100 | loss=2.5 tokens/s=900\n",
     b"2026-01-01 12:00:02,000 INFO thyme_jobs.sft.train: checkpoint sft/checkpoints/00000001 committed\n",
     b"2026-01-01 12:00:03,000 WARNING transformers.modeling_utils: Some weights were not initialized\n",
-    *(f"2026-01-01 12:00:04,000 INFO thyme_jobs.progress: sft phase 1/2 {n}/20 | loss=0.5\n".encode()
-      for n in range(2, 21)),
+    *(f"2026-01-01 12:00:04,000 INFO thyme_jobs.progress: sft phase 1/2 {n}/100 | loss=0.5\n".encode()
+      for n in range(2, 101)),
     b"thyme sft: split 'math': no /store/data/math/manifest.json; run the convert stage first\n",
 ]
 
@@ -40,9 +40,9 @@ def test_library_output_stays_in_the_log_and_our_lines_reach_the_console():
         assert noise not in printed
     assert "sft: checkpoint sft/checkpoints/00000001 committed" in printed
     assert "thyme sft: split 'math'" in printed
-    # 20 progress lines become one per tenth of the way (and the first)
+    # 100 progress lines become one per tenth of the way (and the first)
     progress = [ln for ln in printed.splitlines() if "sft phase 1/2" in ln]
-    assert 5 <= len(progress) <= 11 and progress[-1].strip().startswith("sft phase 1/2 20/20")
+    assert 5 <= len(progress) <= 12 and progress[-1].strip().startswith("sft phase 1/2 100/100")
 
 
 def test_a_failed_stage_shows_its_last_lines_and_names_its_error():
