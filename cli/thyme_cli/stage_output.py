@@ -4,7 +4,7 @@ A stage process prints a lot that is not for people: per-step dicts of the Train
 weight-loading bars, DeepSpeed's and transformers' warnings. All of it goes to the
 stage's log file, byte for byte, as `kubectl logs` would show it in a cluster; the
 console gets only
-- the progress lines (`thyme_jobs.progress`), drawn as one bar per label on a terminal
+- the progress lines (`thyme_jobs.progress`), drawn as one bar per label on a terminal;
   elsewhere printed at every step of a short stage, every tenth of the way of a long one;
 - the lines our own loggers (`thyme_*`) write, and a program's closing error line
   (`thyme <stage>: ...`, see `thyme_jobs.failures`);
