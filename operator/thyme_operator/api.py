@@ -111,6 +111,23 @@ class Resources(ApiModel):
     memory: str = Field("16Gi", max_length=32, pattern=QUANTITY, description="memory request per pod, as a Kubernetes quantity.")
 
 
+class GPUPodResources(Resources):
+    """Resources of a GPU stage pod: CPU and memory as for every pod, plus the two local
+    volumes a trainer writes to. Without them a 7B checkpoint (about 15 GB of weights,
+    several times that with optimizer state) lands in the container's writable layer,
+    which the kubelet neither sizes nor schedules for, and NCCL's shared-memory transport
+    and the dataloader's workers fail on the 64 MiB /dev/shm a container gets by default."""
+
+    scratch: str = Field(
+        "200Gi", max_length=32, pattern=QUANTITY,
+        description="size of the local scratch volume (an emptyDir at /scratch, named by THYME_WORK_DIR) that "
+                    "holds the model, checkpoints and DeepSpeed's files before they go to the store; requested "
+                    "(and limited) as ephemeral-storage so the scheduler picks a node with the disk.")
+    shm: str = Field(
+        "16Gi", max_length=32, pattern=QUANTITY,
+        description="size of the memory-backed /dev/shm (NCCL, dataloader workers); it counts toward `memory`.")
+
+
 class RetryPolicy(ApiModel):
     """How a failed stage is retried. Attempt n+1 starts `backoffSeconds * 2^(n-1)`
     seconds (at most `maxBackoffSeconds`) after attempt n failed, and resumes from the
@@ -168,9 +185,10 @@ class SFTStage(ApiModel):
     train_rounds: Literal["last", "all"] = Field("last", description="which assistant rounds carry loss.")
     seed: int = Field(42, ge=0, le=2**31 - 1, description="random seed.")
     master_port: int = Field(29500, ge=1024, le=65535, description="torchrun rendezvous port on node 0.")
-    resources: Resources = Field(
-        default_factory=lambda: Resources(cpu="32", memory="512Gi"),
-        json_schema_extra={"default": {"cpu": "32", "memory": "512Gi"}}, description="per-pod CPU and memory.")
+    resources: GPUPodResources = Field(
+        default_factory=lambda: GPUPodResources(cpu="32", memory="512Gi"),
+        json_schema_extra={"default": GPUPodResources(cpu="32", memory="512Gi").model_dump(by_alias=True)},
+        description="per-pod CPU, memory, scratch disk and /dev/shm.")
     retries: RetryPolicy = Field(default_factory=RetryPolicy, json_schema_extra=_default(RetryPolicy), description="retry policy of this stage.")
 
 
@@ -250,9 +268,10 @@ class RLStage(ApiModel):
     gpus: int = Field(8, ge=1, le=16, description="GPUs of the trainer pod, one torchrun process each.")
     deepspeed: Literal["zero2", "zero3", "none"] = Field(
         "zero3", description="DeepSpeed ZeRO stage of the policy update, or none (plain AdamW, gradients averaged over the processes).")
-    resources: Resources = Field(
-        default_factory=lambda: Resources(cpu="32", memory="512Gi"),
-        json_schema_extra={"default": {"cpu": "32", "memory": "512Gi"}}, description="trainer pod CPU and memory.")
+    resources: GPUPodResources = Field(
+        default_factory=lambda: GPUPodResources(cpu="32", memory="512Gi"),
+        json_schema_extra={"default": GPUPodResources(cpu="32", memory="512Gi").model_dump(by_alias=True)},
+        description="trainer pod CPU, memory, scratch disk and /dev/shm.")
     retries: RetryPolicy = Field(default_factory=RetryPolicy, json_schema_extra=_default(RetryPolicy), description="retry policy of this stage.")
 
 
