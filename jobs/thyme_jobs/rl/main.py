@@ -187,7 +187,7 @@ def _build_update(cfg: RLConfig, policy_dir: Path, world: ranks.World, micro_ste
 def _fetch_model(run: stores.ArtifactStore, model: str, local: Path) -> Path:
     """`model` is a key under the run root (default sft/final) or any store URI/path."""
     if "://" in model or model.startswith("/"):
-        source = stores.open_store(model)
+        source = stores.open_store(model, read_only=True)
     else:
         source = run.child(model)
     return sft_checkpoints.download_model(source, local)
