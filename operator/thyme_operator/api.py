@@ -142,6 +142,24 @@ class RetryPolicy(ApiModel):
     max_backoff_seconds: int = Field(600, ge=0, le=86400, description="cap on the delay between attempts.")
 
 
+class StageTimeouts(ApiModel):
+    """When a stage stops waiting. Without these a stage whose pods can never run
+    (unschedulable, an image that does not pull, a quota or admission webhook refusing
+    them) would stay Running forever; with them it fails with a reason that says which
+    limit it hit and what was last seen."""
+
+    deadline_seconds: int | None = Field(
+        None, ge=60, le=30 * 86400,
+        description="wall-clock limit of the whole stage, counted from its first attempt's start, retries and "
+                    "backoff included; when it passes, the stage's workloads are deleted and the stage fails with "
+                    "reason DeadlineExceeded. Unset: no limit.")
+    pending_seconds: int | None = Field(
+        3600, ge=30, le=7 * 86400,
+        description="how long an attempt may go without any of its pods running (its workloads refused, "
+                    "unschedulable, an image not pulled) before the stage fails with reason PendingTimeout. Time a "
+                    "Job spends suspended waiting for Kueue's admission does not count. Null: wait forever.")
+
+
 def _default(model: type[BaseModel]) -> dict[str, Any]:
     """The full default object, visible in the schema. `{}` would not do: the API server
     checks a default against CEL rules before nested defaults fill it in."""
@@ -155,6 +173,7 @@ class ConvertStage(ApiModel):
     workers: int = Field(4, ge=1, le=64, description="decode worker processes per pod.")
     resources: Resources = Field(default_factory=Resources, json_schema_extra=_default(Resources), description="per-pod resources.")
     retries: RetryPolicy = Field(default_factory=RetryPolicy, json_schema_extra=_default(RetryPolicy), description="retry policy of this stage.")
+    timeouts: StageTimeouts = Field(default_factory=StageTimeouts, json_schema_extra=_default(StageTimeouts), description="deadline and pending timeout of this stage.")
 
 
 class SFTPhase(ApiModel):
@@ -190,6 +209,7 @@ class SFTStage(ApiModel):
         json_schema_extra={"default": GPUPodResources(cpu="32", memory="512Gi").model_dump(by_alias=True)},
         description="per-pod CPU, memory, scratch disk and /dev/shm.")
     retries: RetryPolicy = Field(default_factory=RetryPolicy, json_schema_extra=_default(RetryPolicy), description="retry policy of this stage.")
+    timeouts: StageTimeouts = Field(default_factory=StageTimeouts, json_schema_extra=_default(StageTimeouts), description="deadline and pending timeout of this stage.")
 
 
 class Rewards(ApiModel):
@@ -273,6 +293,7 @@ class RLStage(ApiModel):
         json_schema_extra={"default": GPUPodResources(cpu="32", memory="512Gi").model_dump(by_alias=True)},
         description="trainer pod CPU, memory, scratch disk and /dev/shm.")
     retries: RetryPolicy = Field(default_factory=RetryPolicy, json_schema_extra=_default(RetryPolicy), description="retry policy of this stage.")
+    timeouts: StageTimeouts = Field(default_factory=StageTimeouts, json_schema_extra=_default(StageTimeouts), description="deadline and pending timeout of this stage.")
 
 
 class Stages(ApiModel):
@@ -362,6 +383,9 @@ class ThymeRunSpec(ApiModel):
     def retries(self, stage: str) -> RetryPolicy:
         return getattr(self.stages, stage).retries
 
+    def timeouts(self, stage: str) -> StageTimeouts:
+        return getattr(self.stages, stage).timeouts
+
 
 # --------------------------------------------------------------------------- status
 
@@ -386,6 +410,10 @@ class StageStatus(ApiModel):
     state: StageState = Field("Pending", description="Pending, Running, BackingOff, Suspended, Succeeded or Failed.")
     attempts: int = Field(0, ge=0, description="attempts started so far (1 = the first).")
     start_time: str | None = Field(None, json_schema_extra={"format": "date-time"}, description="when the first attempt started.")
+    attempt_start_time: str | None = Field(
+        None, json_schema_extra={"format": "date-time"},
+        description="when the current attempt's workloads were first asked for (the pending timeout counts from here "
+                    "until its Job exists).")
     completion_time: str | None = Field(None, json_schema_extra={"format": "date-time"}, description="when the stage succeeded or finally failed.")
     artifact: str | None = Field(None, max_length=2048, description="s3:// URI of the stage's output.")
     message: str | None = Field(None, max_length=32768, description="last failure or progress message.")
