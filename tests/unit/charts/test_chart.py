@@ -77,3 +77,16 @@ def test_a_helm_test_hook_checks_the_operator():
 def test_values_schema_rejects_bad_values(bad):
     done = helm("template", "thyme", str(CHART), "--kube-version", KUBE_VERSION, "--set", bad, check=False)
     assert done.returncode != 0 and "values don't meet the specifications" in done.stderr
+
+
+def test_with_namespaces_set_the_operator_gets_roles_there_and_nothing_cluster_wide():
+    docs = render("operator.namespaces={team-a,team-b}")
+    assert not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    roles = {d["metadata"]["namespace"]: d for d in docs if d["kind"] == "Role"}
+    assert set(roles) == {"team-a", "team-b"} and all(r["rules"] == rbac.RULES for r in roles.values())
+    bindings = {d["metadata"]["namespace"]: d for d in docs if d["kind"] == "RoleBinding"}
+    assert set(bindings) == {"team-a", "team-b"}
+    for ns, binding in bindings.items():
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                      "name": roles[ns]["metadata"]["name"]}
+        assert binding["subjects"][0]["namespace"] == "thyme-system"
