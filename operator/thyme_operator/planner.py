@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from thyme_operator import api, conditions, stage_configs
+from thyme_operator import policy as policies
 from thyme_operator.builders import meta, stages
 
 JobState = Literal["Active", "Succeeded", "Failed"]
@@ -96,7 +97,8 @@ def backoff_seconds(policy: api.RetryPolicy, failed_attempt: int) -> float:
     return float(min(policy.backoff_seconds * 2 ** (failed_attempt - 1), policy.max_backoff_seconds))
 
 
-def plan(run: RunView, observed: list[ObservedChild], manifests: frozenset[str], now: dt.datetime) -> Plan:
+def plan(run: RunView, observed: list[ObservedChild], manifests: frozenset[str], now: dt.datetime,
+         policy: policies.Policy = policies.Policy()) -> Plan:
     spec, prev = run.spec, run.status
     owner = meta.Owner(run.name, run.namespace, run.uid)
     stamp = timestamp(now)
@@ -119,6 +121,15 @@ def plan(run: RunView, observed: list[ObservedChild], manifests: frozenset[str],
         for c in observed:
             if c.stage == stage and c.kind != "Job" and not c.deleting:
                 out.delete.append((c.kind, c.name))
+
+    refused = policy.refused_images(spec)
+    if refused:
+        # Nothing is created until the spec names allowed images; stage states stay as they are.
+        kept = {s: (getattr(prev.stages, s) or api.StageStatus()).model_copy() for s in order}
+        first = next((s for s in order if kept[s].state != "Succeeded"), None)
+        out.status = _status(run, order, kept, "Failed", first, policy.refusal_message(refused),
+                             conditions.REASON_IMAGE_NOT_ALLOWED, stamp, out)
+        return out
 
     for stage in order:
         old = getattr(prev.stages, stage) or api.StageStatus()

@@ -90,3 +90,12 @@ def test_with_namespaces_set_the_operator_gets_roles_there_and_nothing_cluster_w
         assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                                       "name": roles[ns]["metadata"]["name"]}
         assert binding["subjects"][0]["namespace"] == "thyme-system"
+
+
+def test_allowed_image_prefixes_reach_the_operator_as_its_environment():
+    deploy = next(d for d in render("operator.allowedImagePrefixes={registry.example.com/thyme/,ghcr.io/acme/}")
+                  if d["kind"] == "Deployment")
+    env = {e["name"]: e["value"] for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["THYME_ALLOWED_IMAGE_PREFIXES"] == "registry.example.com/thyme/,ghcr.io/acme/"
+    default = next(d for d in render() if d["kind"] == "Deployment")
+    assert "env" not in default["spec"]["template"]["spec"]["containers"][0]
