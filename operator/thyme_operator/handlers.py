@@ -133,7 +133,8 @@ async def reconcile(key: tuple[str, str], memo: kopf.Memo, indexes: dict[str, An
         body = write.applied_to(stored) if write else stored
         run = kube.run_view(body)
         observed = kube.children([indexes[n] for n in INDEXES if n != "thymeruns"], *key)
-        plan = planner.plan(run, observed, frozenset(), dt.datetime.now(dt.timezone.utc), memo.policy)
+        # None: the operator cannot read the store; the planner asks the manifest probe Job.
+        plan = planner.plan(run, observed, None, dt.datetime.now(dt.timezone.utc), memo.policy)
         version = await kube.apply(memo.kube, body, plan)
         if version is not None:
             write = kube.StatusWrite.made(stored, write, version, kube.merge_patch(body.get("status") or {}, plan.status))

@@ -126,7 +126,7 @@ def observe(body: Mapping[str, Any]) -> planner.ObservedChild:
     attempt = labels.get(names.LABEL_ATTEMPT)
     state: planner.JobState | None = None
     finished_at, message = None, ""
-    suspended, started_at, ran = False, None, False
+    suspended, started_at, ran, completed = False, None, False, ""
     if kind == "Job":
         state = "Active"
         status = body.get("status") or {}
@@ -140,11 +140,12 @@ def observe(body: Mapping[str, Any]) -> planner.ObservedChild:
         # clock then counts from admission, not from creation.
         started_at = status.get("startTime") or meta.get("creationTimestamp")
         ran = any(int(status.get(k) or 0) > 0 for k in ("ready", "succeeded", "failed"))
+        completed = str(status.get("completedIndexes") or "")
     return planner.ObservedChild(
         kind=kind, name=meta.get("name", ""), stage=labels.get(names.LABEL_STAGE),
         attempt=int(attempt) if attempt and attempt.isdigit() else None, state=state,
         finished_at=finished_at, message=message, deleting=bool(meta.get("deletionTimestamp")),
-        suspended=suspended, started_at=started_at, ran=ran)
+        suspended=suspended, started_at=started_at, ran=ran, completed_indexes=completed)
 
 
 def run_view(body: Mapping[str, Any]) -> planner.RunView:

@@ -19,9 +19,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from thyme_operator import api, conditions, stage_configs
+from thyme_operator import api, conditions, names, stage_configs
 from thyme_operator import policy as policies
-from thyme_operator.builders import meta, stages
+from thyme_operator.builders import meta, probe, stages
 
 JobState = Literal["Active", "Succeeded", "Failed"]
 
@@ -41,6 +41,7 @@ class ObservedChild:
     suspended: bool = False             # Jobs only: spec.suspend (Kueue has not admitted it)
     started_at: str | None = None       # Jobs only: status.startTime, else creationTimestamp
     ran: bool = False                   # Jobs only: some pod of it has been ready, succeeded or failed
+    completed_indexes: str = ""         # Indexed Jobs only: status.completedIndexes, e.g. "0,2-3"
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,11 @@ def backoff_seconds(policy: api.RetryPolicy, failed_attempt: int) -> float:
     return float(min(policy.backoff_seconds * 2 ** (failed_attempt - 1), policy.max_backoff_seconds))
 
 
-def plan(run: RunView, observed: list[ObservedChild], manifests: frozenset[str], now: dt.datetime,
+def plan(run: RunView, observed: list[ObservedChild], manifests: frozenset[str] | None, now: dt.datetime,
          policy: policies.Policy = policies.Policy()) -> Plan:
+    """`manifests`: the stages committed in the store, or None when the executor cannot
+    read the store (the operator): then the manifest probe Job finds out, and a new run
+    waits for its answer before its first stage starts."""
     spec, prev = run.spec, run.status
     owner = meta.Owner(run.name, run.namespace, run.uid)
     stamp = timestamp(now)
@@ -130,6 +134,14 @@ def plan(run: RunView, observed: list[ObservedChild], manifests: frozenset[str],
         out.status = _status(run, order, kept, "Failed", first, policy.refusal_message(refused),
                              conditions.REASON_IMAGE_NOT_ALLOWED, stamp, out)
         return out
+
+    if manifests is None:
+        manifests = _probed_manifests(run, observed, now, out)
+        if manifests is None:            # the probe has not answered yet
+            waiting = {s: api.StageStatus(message=f"waiting for Job {names.manifest_probe(run.name)} to check "
+                                                  f"the store for committed stages") for s in order}
+            out.status = _status(run, order, waiting, "Pending", order[0], "", conditions.REASON_STAGE_FAILED, stamp, out)
+            return out
 
     for stage in order:
         old = getattr(prev.stages, stage) or api.StageStatus()
@@ -240,6 +252,47 @@ def plan(run: RunView, observed: list[ObservedChild], manifests: frozenset[str],
         break
 
     out.status = _status(run, order, new_stages, phase, current, failure_message, failure_reason, stamp, out)
+    return out
+
+
+def _probed_manifests(run: RunView, observed: list[ObservedChild], now: dt.datetime, out: Plan) -> frozenset[str] | None:
+    """The committed stages as the manifest probe found them; None while it is still to
+    answer (and then `out` asks for the probe if it does not exist yet).
+
+    Only a run that has not started a stage waits for the probe. A run that already has
+    (one from before the probe existed, or whose probe was deleted) goes on with no
+    stage known committed, which is safe: a stage program that finds its own manifest
+    exits at once. A probe that cannot run within the first stage's pending timeout is
+    given up on the same way."""
+    order = run.spec.stage_names()
+    found = next((c for c in observed if c.kind == "Job" and c.name == names.manifest_probe(run.name)), None)
+    if found is not None and found.state in ("Succeeded", "Failed"):
+        done = _indexes(found.completed_indexes)
+        return frozenset(s for i, s in enumerate(order) if i in done)
+    started = any(getattr(run.status.stages, s) is not None and
+                  (getattr(run.status.stages, s).attempts or getattr(run.status.stages, s).state not in ("Pending",))
+                  for s in order) or any(c.kind == "Job" and c.stage in order for c in observed)
+    if started or run.spec.suspend:
+        return frozenset()
+    if found is None:
+        out.create.append(probe.manifest_probe(run.spec, meta.Owner(run.name, run.namespace, run.uid),
+                                               stage_configs.probe_config(run.spec, run.namespace, run.name)))
+        out.requeue_after = 5.0
+        return None
+    waited = run.spec.timeouts(order[0]).pending_seconds
+    if waited and found.started_at and not found.ran and \
+            (now - parse_time(found.started_at)).total_seconds() >= waited:
+        return frozenset()
+    out.requeue_after = 5.0
+    return None
+
+
+def _indexes(spec: str) -> set[int]:
+    """`status.completedIndexes` ("0,2-3") as a set of ints."""
+    out: set[int] = set()
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        low, _, high = part.partition("-")
+        out.update(range(int(low), int(high or low) + 1))
     return out
 
 

@@ -35,6 +35,12 @@ def manifest_key(stage: str) -> str:
     return {"convert": "data/manifest.json", "sft": "sft/manifest.json", "rl": "rl/manifest.json"}[stage]
 
 
+def probe_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
+    """What the manifest probe checks: index i of its Indexed Job looks for manifests[i],
+    the commit point of the run's i-th stage (`thyme manifest-probe`)."""
+    return {"run_root": run_root(spec, namespace, run), "manifests": [manifest_key(s) for s in spec.stage_names()]}
+
+
 def service_url(run: str, namespace: str, part: str, port: int) -> str:
     return f"http://{names.rl_part(run, part)}.{namespace}.svc:{port}"
 
