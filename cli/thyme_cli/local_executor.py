@@ -207,7 +207,9 @@ def _free_port() -> int:
 
 
 def load_run(path: str | os.PathLike) -> api.ThymeRun:
-    """Read a ThymeRun manifest; validation errors name the field."""
+    """Read a ThymeRun manifest and check it as the API server would: the schema's
+    bounds and the CRD's cross-field rules (`api.Rule`, one definition for both);
+    validation errors name the field."""
     import yaml
     from pydantic import ValidationError
 
@@ -222,9 +224,6 @@ def load_run(path: str | os.PathLike) -> api.ThymeRun:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise LocalRunError(f"{path}: invalid ThymeRun: {problems}") from None
-    name = run.metadata.get("name")
-    if not isinstance(name, str) or len(name) > names.MAX_RUN_NAME or not name[:1].isalpha():
-        raise LocalRunError(f"{path}: metadata.name must be a DNS label of at most {names.MAX_RUN_NAME} "
-                            f"characters starting with a letter (got {name!r})")
+    # The CRD's cross-field rules (api.Rule) ran inside model_validate, as the API server runs them.
     return run
 

@@ -12,9 +12,12 @@ Imports nothing but pydantic: the stage programs and the local runner use it too
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from thyme_operator import names
@@ -36,23 +39,52 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 QUANTITY = r"^([+]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 SPLIT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+RFC1035 = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
 
-def _cel(*rules: tuple[str, str] | tuple[str, str, str]) -> dict[str, Any]:
-    """`x-kubernetes-validations` entries from (rule, message[, fieldPath]) tuples."""
-    out = []
-    for rule in rules:
-        entry = {"rule": rule[0], "message": rule[1]}
-        if len(rule) == 3:
-            entry["fieldPath"] = rule[2]
-        out.append(entry)
-    return {"x-kubernetes-validations": out}
+@dataclass(frozen=True)
+class Rule:
+    """A cross-field rule, defined once for both places a ThymeRun is checked.
+
+    `cel` is what the API server evaluates at admission (it goes into the CRD under
+    `x-kubernetes-validations`); `check` is the same rule over the parsed model, which
+    `thyme run` applies when it loads a manifest, so a local run refuses exactly what the
+    cluster refuses, with the same message. The two spellings sit side by side here, and
+    tests/cluster/test_thymerun_admission.py sends every case of its table to a real
+    API server and to the local loader and fails if they disagree. A rule on `oldSelf`
+    (immutability) has no `check`: it only means something on an update, which a local
+    run never sees.
+    """
+
+    cel: str
+    message: str
+    check: Callable[[Any], bool] | None
+    field_path: str | None = None
+
+    def schema(self) -> dict[str, str]:
+        entry = {"rule": self.cel, "message": self.message}
+        if self.field_path:
+            entry["fieldPath"] = self.field_path
+        return entry
+
+
+def _cel(*rules: Rule) -> dict[str, Any]:
+    """`x-kubernetes-validations` entries from the model's rules."""
+    return {"x-kubernetes-validations": [r.schema() for r in rules]}
 
 
 class ApiModel(BaseModel):
     """Base: lowerCamel JSON names, unknown fields refused, names usable from Python."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    rules: ClassVar[tuple[Rule, ...]] = ()
+
+    @model_validator(mode="after")
+    def _apply_rules(self) -> "ApiModel":
+        for rule in type(self).rules:
+            if rule.check is not None and not rule.check(self):
+                raise ValueError(rule.message)
+        return self
 
 
 # --------------------------------------------------------------------------- spec
@@ -97,6 +129,13 @@ class DatasetSpec(ApiModel):
         json_schema_extra={"items": {"maxLength": 63, "pattern": SPLIT_NAME}, "x-kubernetes-list-type": "set"},
         description="splits of the dump to convert; SFT phases and RL name splits from this list.")
 
+    @model_validator(mode="after")
+    def _splits_are_a_set(self) -> "DatasetSpec":
+        # What `x-kubernetes-list-type: set` makes the API server refuse, refused here too.
+        if len(set(self.splits)) != len(self.splits):
+            raise ValueError(f"spec.dataset.splits: Duplicate value in {self.splits}")
+        return self
+
 
 class ModelSpec(ApiModel):
     """The base model. Weights come from object storage: GPU clusters are often air-gapped."""
@@ -133,9 +172,11 @@ class RetryPolicy(ApiModel):
     seconds (at most `maxBackoffSeconds`) after attempt n failed, and resumes from the
     stage's newest complete checkpoint. After `limit` retries the run is Failed."""
 
-    model_config = ConfigDict(json_schema_extra=_cel(
-        ("self.maxBackoffSeconds >= self.backoffSeconds",
-         "maxBackoffSeconds must be at least backoffSeconds", ".maxBackoffSeconds")))
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("self.maxBackoffSeconds >= self.backoffSeconds", "maxBackoffSeconds must be at least backoffSeconds",
+             lambda p: p.max_backoff_seconds >= p.backoff_seconds, ".maxBackoffSeconds"),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
     limit: int = Field(3, ge=0, le=names.MAX_RETRIES, description="retries after the first attempt; 0 means fail at the first failure.")
     backoff_seconds: int = Field(10, ge=0, le=3600, description="delay before the first retry, doubled for each further one.")
@@ -215,8 +256,11 @@ class SFTStage(ApiModel):
 class Rewards(ApiModel):
     """Weights of the three reward terms."""
 
-    model_config = ConfigDict(json_schema_extra=_cel(
-        ("self.format + self.accuracy + self.consistency > 0.0", "at least one reward weight must be positive")))
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("self.format + self.accuracy + self.consistency > 0.0", "at least one reward weight must be positive",
+             lambda r: r.format + r.accuracy + r.consistency > 0.0),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
     format: float = Field(1.0, ge=0, le=10, description="weight of the format reward (balanced tags, valid code blocks).")
     accuracy: float = Field(1.0, ge=0, le=10, description="weight of the accuracy reward (rule match, then the judge).")
@@ -227,8 +271,11 @@ class JudgeSpec(ApiModel):
     """The LLM judge for answers a rule cannot match: an existing OpenAI-compatible
     `endpoint`, or a `model` the operator serves in a Deployment. Exactly one."""
 
-    model_config = ConfigDict(json_schema_extra=_cel(
-        ("has(self.endpoint) != has(self.model)", "exactly one of judge.endpoint and judge.model must be set")))
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("has(self.endpoint) != has(self.model)", "exactly one of judge.endpoint and judge.model must be set",
+             lambda j: (j.endpoint is not None) != (j.model is not None)),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
     endpoint: str | None = Field(None, max_length=1024, pattern=r"^https?://[^\s]+$", description="URL of an OpenAI-compatible server.")
     model: str | None = Field(None, max_length=1024, pattern=S3_URI, description="s3:// URI of a judge model to serve in the cluster.")
@@ -258,11 +305,14 @@ class RLStage(ApiModel):
     """GRPO-ATS reinforcement learning: a trainer Job, rollout servers, sandboxes and,
     when `judge.model` is set, a judge server."""
 
-    model_config = ConfigDict(json_schema_extra=_cel(
-        ("self.codeTemperature <= self.textTemperature",
-         "codeTemperature must not exceed textTemperature", ".codeTemperature"),
-        ("self.batchSize % self.gpus == 0",
-         "batchSize must be a multiple of gpus: each GPU's process rolls out whole prompt groups", ".batchSize")))
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("self.codeTemperature <= self.textTemperature", "codeTemperature must not exceed textTemperature",
+             lambda r: r.code_temperature <= r.text_temperature, ".codeTemperature"),
+        Rule("self.batchSize % self.gpus == 0",
+             "batchSize must be a multiple of gpus: each GPU's process rolls out whole prompt groups",
+             lambda r: r.batch_size % r.gpus == 0, ".batchSize"),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
     algorithm: Literal["grpo-ats"] = Field("grpo-ats", description="RL algorithm; GRPO with adaptive temperature sampling.")
     splits: list[str] = Field(
@@ -300,8 +350,11 @@ class Stages(ApiModel):
     """The stages to run, in the fixed order convert, sft, rl. Leave one out to skip it
     (its inputs must then already be in the run's store). Immutable once set."""
 
-    model_config = ConfigDict(json_schema_extra=_cel(
-        ("has(self.convert) || has(self.sft) || has(self.rl)", "spec.stages must name at least one stage")))
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("has(self.convert) || has(self.sft) || has(self.rl)", "spec.stages must name at least one stage",
+             lambda st: any(getattr(st, n) is not None for n in STAGE_ORDER)),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
     convert: ConvertStage | None = Field(None, description="the convert stage.")
     sft: SFTStage | None = Field(None, description="the SFT stage.")
@@ -354,16 +407,22 @@ class PodMetadata(ApiModel):
 class ThymeRunSpec(ApiModel):
     """What to run: data, model, stages and where artifacts go."""
 
-    model_config = ConfigDict(json_schema_extra=_cel(
-        ("self.storage == oldSelf.storage", "spec.storage is immutable", ".storage"),
-        ("self.dataset == oldSelf.dataset", "spec.dataset is immutable", ".dataset"),
-        ("self.model == oldSelf.model", "spec.model is immutable", ".model"),
-        ("self.stages == oldSelf.stages", "spec.stages is immutable; create a new ThymeRun to change stages", ".stages"),
-        ("!has(self.stages.sft) || self.stages.sft.phases.all(p, p.splits.all(s, s in self.dataset.splits))",
-         "every split in spec.stages.sft.phases[].splits must be listed in spec.dataset.splits", ".stages.sft.phases"),
-        ("!has(self.stages.rl) || self.stages.rl.splits.all(s, s in self.dataset.splits)",
-         "every split in spec.stages.rl.splits must be listed in spec.dataset.splits", ".stages.rl.splits"),
-    ))
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("self.storage == oldSelf.storage", "spec.storage is immutable", None, ".storage"),
+        Rule("self.dataset == oldSelf.dataset", "spec.dataset is immutable", None, ".dataset"),
+        Rule("self.model == oldSelf.model", "spec.model is immutable", None, ".model"),
+        Rule("self.stages == oldSelf.stages", "spec.stages is immutable; create a new ThymeRun to change stages",
+             None, ".stages"),
+        Rule("!has(self.stages.sft) || self.stages.sft.phases.all(p, p.splits.all(s, s in self.dataset.splits))",
+             "every split in spec.stages.sft.phases[].splits must be listed in spec.dataset.splits",
+             lambda sp: sp.stages.sft is None
+             or all(s in sp.dataset.splits for p in sp.stages.sft.phases for s in p.splits), ".stages.sft.phases"),
+        Rule("!has(self.stages.rl) || self.stages.rl.splits.all(s, s in self.dataset.splits)",
+             "every split in spec.stages.rl.splits must be listed in spec.dataset.splits",
+             lambda sp: sp.stages.rl is None or all(s in sp.dataset.splits for s in sp.stages.rl.splits),
+             ".stages.rl.splits"),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
     storage: StorageSpec = Field(description="object storage for artifacts (immutable).")
     dataset: DatasetSpec = Field(description="source dataset (immutable).")
@@ -448,14 +507,17 @@ class ThymeRun(ApiModel):
     """A Thyme training pipeline: convert the dataset, fine-tune, then RL, with
     artifacts in object storage."""
 
-    model_config = ConfigDict(json_schema_extra=_cel(
-        (f"size(self.metadata.name) <= {names.MAX_RUN_NAME}",
-         f"metadata.name must be at most {names.MAX_RUN_NAME} characters so that child names "
-         f"<name>-<stage>-<attempt>-<index> fit a 63-character DNS label"),
-        ("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
-         "metadata.name must be an RFC 1035 label (lower case letters, digits, '-', starting with a letter): "
-         "it names Services"),
-    ), extra="ignore")
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(f"size(self.metadata.name) <= {names.MAX_RUN_NAME}",
+             f"metadata.name must be at most {names.MAX_RUN_NAME} characters so that child names "
+             f"<name>-<stage>-<attempt>-<index> fit a 63-character DNS label",
+             lambda r: len(str(r.metadata.get("name", ""))) <= names.MAX_RUN_NAME),
+        Rule(f"self.metadata.name.matches('{RFC1035}')",
+             "metadata.name must be an RFC 1035 label (lower case letters, digits, '-', starting with a letter): "
+             "it names Services",
+             lambda r: re.fullmatch(RFC1035, str(r.metadata.get("name", ""))) is not None),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules), extra="ignore")
 
     api_version: str = Field(API_VERSION, alias="apiVersion")
     kind: str = KIND
