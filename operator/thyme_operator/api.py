@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from thyme_operator import names
+from thyme_operator import names, recipe
 
 GROUP = "thyme.dev"
 VERSION = "v1alpha1"
@@ -223,27 +223,48 @@ class SFTPhase(ApiModel):
     splits: list[str] = Field(
         min_length=1, max_length=32, json_schema_extra={"items": {"maxLength": 63, "pattern": SPLIT_NAME}},
         description="dataset splits this phase trains on; each must be in spec.dataset.splits.")
-    learning_rate: float = Field(1e-5, gt=0, le=1, description="peak learning rate.")
-    epochs: int = Field(1, ge=1, le=100, description="passes over the phase's data.")
+    learning_rate: float = Field(recipe.SFT_LEARNING_RATE, gt=0, le=1,
+                                 description="peak learning rate (Thyme: 1e-5, then 1e-6 for the computation annealing).")
+    epochs: int = Field(recipe.SFT_EPOCHS, ge=1, le=100, description="passes over the phase's data.")
 
 
 class SFTStage(ApiModel):
     """Supervised fine-tuning with torchrun: an Indexed Job (one pod per node) and a
     headless Service for rendezvous."""
 
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("!has(self.systemPrompt) || !has(self.systemPromptUri)",
+             "give systemPrompt or systemPromptUri, not both", lambda st: st.system_prompt is None or st.system_prompt_uri is None,
+             ".systemPromptUri"),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
+
     phases: list[SFTPhase] = Field(min_length=1, max_length=8, description="training phases, run in order.")
     nodes: int = Field(1, ge=1, le=names.MAX_NODES, description="nodes (pods) in the torchrun group.")
     gpus_per_node: int = Field(8, ge=1, le=16, description="GPUs requested per pod (nvidia.com/gpu) and torchrun processes per node.")
-    deepspeed: Literal["zero2", "zero3", "none"] = Field("zero3", description="DeepSpeed ZeRO stage, or none.")
-    freeze_vision: bool = Field(True, description="keep the vision tower frozen.")
-    gradient_checkpointing: bool = Field(True, description="recompute activations to save memory.")
-    max_length: int = Field(16384, ge=256, le=131072, description="maximum sequence length in tokens.")
-    max_pixels: int = Field(2_000_000, ge=3136, le=16_777_216, description="image resize budget in pixels.")
-    per_device_batch_size: int = Field(1, ge=1, le=256, description="micro-batch per GPU.")
-    gradient_accumulation_steps: int = Field(8, ge=1, le=1024, description="micro-batches per optimizer step.")
-    save_steps: int = Field(500, ge=1, le=1_000_000, description="checkpoint every this many optimizer steps.")
-    train_rounds: Literal["last", "all"] = Field("last", description="which assistant rounds carry loss.")
-    seed: int = Field(42, ge=0, le=2**31 - 1, description="random seed.")
+    deepspeed: Literal["zero2", "zero3", "none"] = Field(recipe.SFT_DEEPSPEED, description="DeepSpeed ZeRO stage, or none.")
+    freeze_vision: bool = Field(recipe.SFT_FREEZE_VISION, description="keep the vision tower frozen.")
+    gradient_checkpointing: bool = Field(recipe.SFT_GRADIENT_CHECKPOINTING, description="recompute activations to save memory.")
+    max_length: int = Field(recipe.SFT_MAX_LENGTH, ge=256, le=131072, description="maximum sequence length in tokens.")
+    max_pixels: int = Field(recipe.SFT_MAX_PIXELS, ge=3136, le=16_777_216, description="image resize budget in pixels.")
+    per_device_batch_size: int = Field(recipe.SFT_PER_DEVICE_BATCH_SIZE, ge=1, le=256, description="micro-batch per GPU.")
+    gradient_accumulation_steps: int = Field(recipe.SFT_GRADIENT_ACCUMULATION_STEPS, ge=1, le=1024,
+                                             description="micro-batches per optimizer step.")
+    warmup_ratio: float = Field(recipe.SFT_WARMUP_RATIO, ge=0, lt=1, description="linear warmup, as a fraction of each phase.")
+    lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = Field(
+        recipe.SFT_LR_SCHEDULER, description="learning-rate schedule after the warmup.")
+    max_steps: int | None = Field(None, ge=1, le=10_000_000, description="cap on optimizer steps over all phases; unset: no cap.")
+    save_steps: int = Field(recipe.SFT_SAVE_STEPS, ge=1, le=1_000_000, description="checkpoint every this many optimizer steps.")
+    train_rounds: Literal["last", "all"] = Field(recipe.SFT_TRAIN_ROUNDS, description="which assistant rounds carry loss.")
+    seed: int = Field(recipe.SEED, ge=0, le=2**31 - 1, description="random seed.")
+    system_prompt: str | None = Field(
+        None, max_length=32768,
+        description="system turn of every training row; unset: the stage's built-in prompt; empty: no system turn. "
+                    "To train with Thyme's own prompt, use systemPromptUri.")
+    system_prompt_uri: str | None = Field(
+        None, max_length=1024, pattern=S3_URI,
+        description="s3:// URI of a UTF-8 text object whose content is the system prompt (e.g. Thyme's "
+                    "scripts/prompt.txt uploaded to the store); read by the stage when it starts.")
     master_port: int = Field(29500, ge=1024, le=65535, description="torchrun rendezvous port on node 0.")
     resources: GPUPodResources = Field(
         default_factory=lambda: GPUPodResources(cpu="32", memory="512Gi"),
@@ -262,9 +283,9 @@ class Rewards(ApiModel):
     )
     model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
-    format: float = Field(1.0, ge=0, le=10, description="weight of the format reward (balanced tags, valid code blocks).")
-    accuracy: float = Field(1.0, ge=0, le=10, description="weight of the accuracy reward (rule match, then the judge).")
-    consistency: float = Field(1.0, ge=0, le=10, description="weight of the reasoning/answer consistency reward.")
+    format: float = Field(recipe.REWARD_FORMAT, ge=0, le=10, description="weight of the format reward (balanced tags, valid code blocks).")
+    accuracy: float = Field(recipe.REWARD_ACCURACY, ge=0, le=10, description="weight of the accuracy reward (rule match, then the judge).")
+    consistency: float = Field(recipe.REWARD_CONSISTENCY, ge=0, le=10, description="weight of the reasoning/answer consistency reward.")
 
 
 class JudgeSpec(ApiModel):
@@ -281,7 +302,13 @@ class JudgeSpec(ApiModel):
     model: str | None = Field(None, max_length=1024, pattern=S3_URI, description="s3:// URI of a judge model to serve in the cluster.")
     model_name: str = Field("judge", max_length=253, description="model name sent in judge requests.")
     gpus: int = Field(1, ge=1, le=16, description="GPUs for the served judge (with `model` only).")
-    timeout_seconds: int = Field(60, ge=1, le=3600, description="per-request timeout; a judge outage is an error, never a silent zero.")
+    timeout_seconds: int = Field(recipe.JUDGE_TIMEOUT_SECONDS, ge=1, le=3600,
+                                 description="per-request timeout; a judge outage is an error, never a silent zero.")
+    max_retries: int = Field(recipe.JUDGE_MAX_RETRIES, ge=0, le=20, description="retries of a failed judge request.")
+    backoff_seconds: float = Field(recipe.JUDGE_BACKOFF_SECONDS, ge=0, le=60,
+                                   description="delay before the first retry, doubled for each further one.")
+    max_outage_steps: int = Field(recipe.JUDGE_MAX_OUTAGE_STEPS, ge=1, le=1000,
+                                  description="steps in a row the judge may be out (each is retried) before the stage fails.")
 
 
 class RolloutSpec(ApiModel):
@@ -296,14 +323,14 @@ class SandboxSpec(ApiModel):
 
     replicas: int = Field(2, ge=1, le=256, description="sandbox pods.")
     runtime_class_name: str = Field("gvisor", max_length=253, pattern=DNS_SUBDOMAIN, description="RuntimeClass of sandbox pods.")
-    timeout_seconds: int = Field(10, ge=1, le=600, description="wall-clock limit per code execution.")
+    timeout_seconds: int = Field(recipe.SANDBOX_TIMEOUT_SECONDS, ge=1, le=600, description="wall-clock limit per code execution.")
     memory: str = Field("2Gi", max_length=32, pattern=QUANTITY, description="memory per sandbox pod.")
     cpu: str = Field("2", max_length=32, pattern=QUANTITY, description="CPU per sandbox pod.")
 
 
 class RLStage(ApiModel):
-    """GRPO-ATS reinforcement learning: a trainer Job, rollout servers, sandboxes and,
-    when `judge.model` is set, a judge server."""
+    """GRPO reinforcement learning with a temperature switch at code (Thyme's GRPO-ATS): a
+    trainer Job, sandboxes and, when `judge.model` is set, a judge server."""
 
     rules: ClassVar[tuple[Rule, ...]] = (
         Rule("self.codeTemperature <= self.textTemperature", "codeTemperature must not exceed textTemperature",
@@ -311,33 +338,57 @@ class RLStage(ApiModel):
         Rule("self.batchSize % self.gpus == 0",
              "batchSize must be a multiple of gpus: each GPU's process rolls out whole prompt groups",
              lambda r: r.batch_size % r.gpus == 0, ".batchSize"),
+        Rule("!has(self.systemPrompt) || !has(self.systemPromptUri)",
+             "give systemPrompt or systemPromptUri, not both", lambda st: st.system_prompt is None or st.system_prompt_uri is None,
+             ".systemPromptUri"),
     )
     model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
-    algorithm: Literal["grpo-ats"] = Field("grpo-ats", description="RL algorithm; GRPO with adaptive temperature sampling.")
+    algorithm: Literal["grpo-code-temperature", "grpo-ats"] = Field(
+        "grpo-code-temperature",
+        description="the RL algorithm. grpo-code-temperature: GRPO (group-normalised advantages, clipped ratio, KL "
+                    "to the reference) whose sampler switches to codeTemperature after <code> and back to "
+                    "textTemperature after </code>; nothing else adapts. grpo-ats is the Thyme paper's name for the "
+                    "same thing and is accepted as an alias.")
     splits: list[str] = Field(
         min_length=1, max_length=32, json_schema_extra={"items": {"maxLength": 63, "pattern": SPLIT_NAME}},
         description="dataset splits to sample prompts from; each must be in spec.dataset.splits.")
-    num_generations: int = Field(8, ge=2, le=64, description="samples per prompt (the GRPO group size).")
-    max_rounds: int = Field(5, ge=1, le=32, description="code/observation rounds per sample.")
-    text_temperature: float = Field(1.0, ge=0, le=2, description="sampling temperature outside <code>.")
-    code_temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature inside <code>.")
+    num_generations: int = Field(recipe.RL_NUM_GENERATIONS, ge=2, le=64, description="samples per prompt (the GRPO group size).")
+    max_rounds: int = Field(recipe.RL_MAX_ROUNDS, ge=1, le=32, description="code/observation rounds per sample.")
+    max_images: int = Field(recipe.RL_MAX_IMAGES, ge=1, le=64, description="images per trajectory, the input image included.")
+    text_temperature: float = Field(recipe.RL_TEXT_TEMPERATURE, ge=0, le=2, description="sampling temperature outside <code>.")
+    code_temperature: float = Field(recipe.RL_CODE_TEMPERATURE, ge=0, le=2, description="sampling temperature inside <code>.")
+    top_p: float = Field(recipe.RL_TOP_P, gt=0, le=1, description="nucleus sampling outside <code>.")
+    top_k: int = Field(recipe.RL_TOP_K, ge=0, le=100_000, description="top-k sampling outside <code>; 0 turns it off.")
+    engine: Literal["auto", "transformers", "vllm"] = Field(
+        "auto", description="generation engine of the trainer: auto picks vLLM where CUDA and vLLM are present, "
+                            "else transformers.")
+    freeze_vision: bool = Field(recipe.RL_FREEZE_VISION, description="keep the vision tower frozen (Thyme trains the merger only).")
+    seed: int = Field(recipe.SEED, ge=0, le=2**31 - 1, description="seeds prompt order and sampling.")
+    system_prompt: str | None = Field(
+        None, max_length=32768,
+        description="system turn of every prompt; unset: the stage's built-in prompt (the SFT stage's default); "
+                    "empty: none. A policy must see the prompt it was trained with: with systemPromptUri on SFT, "
+                    "give RL the same URI.")
+    system_prompt_uri: str | None = Field(
+        None, max_length=1024, pattern=S3_URI,
+        description="s3:// URI of a UTF-8 text object whose content is the system prompt; read when the stage starts.")
     rewards: Rewards = Field(default_factory=Rewards, json_schema_extra=_default(Rewards), description="reward weights.")
     judge: JudgeSpec | None = Field(
         None, description="the LLM judge: an endpoint or a model to serve. Omitted, accuracy is rule-only "
                           "(answers no rule can decide score 0, consistency is not measured) and rl/manifest.json says so.")
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, json_schema_extra=_default(RolloutSpec), description="rollout servers.")
     sandbox: SandboxSpec = Field(default_factory=SandboxSpec, json_schema_extra=_default(SandboxSpec), description="code sandboxes.")
-    learning_rate: float = Field(1e-6, gt=0, le=1, description="learning rate.")
-    kl_beta: float = Field(0.0, ge=0, le=10, description="weight of the KL penalty to the reference model.")
-    clip_epsilon: float = Field(0.2, gt=0, le=1, description="PPO-style ratio clip.")
-    steps: int = Field(1000, ge=1, le=10_000_000, description="optimizer steps.")
-    batch_size: int = Field(64, ge=1, le=65536, description="prompts per step.")
-    max_new_tokens: int = Field(2048, ge=16, le=131072, description="generation budget per round.")
-    save_steps: int = Field(50, ge=1, le=1_000_000, description="checkpoint every this many steps.")
+    learning_rate: float = Field(recipe.RL_LEARNING_RATE, gt=0, le=1, description="learning rate.")
+    kl_beta: float = Field(recipe.RL_KL_BETA, ge=0, le=10, description="weight of the KL penalty to the reference model.")
+    clip_epsilon: float = Field(recipe.RL_CLIP_EPSILON, gt=0, lt=1, description="PPO-style ratio clip.")
+    steps: int = Field(recipe.RL_STEPS, ge=1, le=10_000_000, description="optimizer steps.")
+    batch_size: int = Field(recipe.RL_BATCH_SIZE, ge=1, le=4096, description="prompts per step.")
+    max_new_tokens: int = Field(recipe.RL_MAX_NEW_TOKENS, ge=16, le=65536, description="token limit of one generation call.")
+    save_steps: int = Field(recipe.RL_SAVE_STEPS, ge=1, le=1_000_000, description="checkpoint every this many steps.")
     gpus: int = Field(8, ge=1, le=16, description="GPUs of the trainer pod, one torchrun process each.")
     deepspeed: Literal["zero2", "zero3", "none"] = Field(
-        "zero3", description="DeepSpeed ZeRO stage of the policy update, or none (plain AdamW, gradients averaged over the processes).")
+        recipe.RL_DEEPSPEED, description="DeepSpeed ZeRO stage of the policy update, or none (plain AdamW, gradients averaged over the processes).")
     resources: GPUPodResources = Field(
         default_factory=lambda: GPUPodResources(cpu="32", memory="512Gi"),
         json_schema_extra={"default": GPUPodResources(cpu="32", memory="512Gi").model_dump(by_alias=True)},
