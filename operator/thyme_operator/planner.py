@@ -138,8 +138,8 @@ def plan(run: RunView, observed: list[ObservedChild], manifests: frozenset[str] 
     if manifests is None:
         manifests = _probed_manifests(run, observed, now, out)
         if manifests is None:            # the probe has not answered yet
-            waiting = {s: api.StageStatus(message=f"waiting for Job {names.manifest_probe(run.name)} to check "
-                                                  f"the store for committed stages") for s in order}
+            waiting = {order[0]: api.StageStatus(message=f"waiting for Job {names.manifest_probe(run.name)} to "
+                                                         f"check the store for committed stages")}
             out.status = _status(run, order, waiting, "Pending", order[0], "", conditions.REASON_STAGE_FAILED, stamp, out)
             return out
 
@@ -262,8 +262,8 @@ def _probed_manifests(run: RunView, observed: list[ObservedChild], now: dt.datet
     Only a run that has not started a stage waits for the probe. A run that already has
     (one from before the probe existed, or whose probe was deleted) goes on with no
     stage known committed, which is safe: a stage program that finds its own manifest
-    exits at once. A probe that cannot run within the first stage's pending timeout is
-    given up on the same way."""
+    exits at once. A probe the API server refuses, or that cannot run within the first
+    stage's pending timeout, is given up on the same way."""
     order = run.spec.stage_names()
     found = next((c for c in observed if c.kind == "Job" and c.name == names.manifest_probe(run.name)), None)
     if found is not None and found.state in ("Succeeded", "Failed"):
@@ -272,7 +272,7 @@ def _probed_manifests(run: RunView, observed: list[ObservedChild], now: dt.datet
     started = any(getattr(run.status.stages, s) is not None and
                   (getattr(run.status.stages, s).attempts or getattr(run.status.stages, s).state not in ("Pending",))
                   for s in order) or any(c.kind == "Job" and c.stage in order for c in observed)
-    if started or run.spec.suspend:
+    if started or run.spec.suspend or _probe_refused(run):
         return frozenset()
     if found is None:
         out.create.append(probe.manifest_probe(run.spec, meta.Owner(run.name, run.namespace, run.uid),
@@ -285,6 +285,14 @@ def _probed_manifests(run: RunView, observed: list[ObservedChild], now: dt.datet
         return frozenset()
     out.requeue_after = 5.0
     return None
+
+
+def _probe_refused(run: RunView) -> bool:
+    """The API server refused the probe Job (a quota, a webhook): go on without it."""
+    conds = [c.model_dump(by_alias=True) for c in run.status.conditions]
+    created = conditions.get(conds, conditions.WORKLOADS_CREATED) or {}
+    return created.get("status") == "False" and \
+        str(created.get("message", "")).startswith(f"Job {names.manifest_probe(run.name)} refused")
 
 
 def _indexes(spec: str) -> set[int]:

@@ -66,3 +66,10 @@ def test_a_probe_that_never_runs_is_given_up_after_the_pending_timeout():
     p = planner.plan(run(stages__convert__timeouts={"pendingSeconds": 60}),
                      [C("Job", "demo-probe", None, None, "Active", started_at=planner.timestamp(T0))], None, late)
     assert names(p) == ["demo-convert-1"]
+
+
+def test_a_refused_probe_is_given_up_and_the_first_stage_is_asked_for():
+    p = planner.plan(run(), [], None, T0)
+    planner.record_refusals(p, [planner.Refusal("Job", "demo-probe", None, "exceeded quota: no-jobs")], 1, T0)
+    again = planner.plan(run(p.status), [], None, T0 + dt.timedelta(seconds=1))
+    assert names(again) == ["demo-convert-1"]
