@@ -105,16 +105,17 @@ def test_invalid_thymerun_is_rejected_naming_the_field_by_the_cluster_and_by_thy
     for word in words:
         assert word in done.stderr, f"{word!r} not in: {done.stderr}"
     # One set of rules: what the API server refuses, the local loader refuses, and a
-    # cross-field rule says the same sentence in both.
+    # cross-field rule the loader reports is one the API server reported too (the API
+    # server lists every error at once; pydantic stops at field errors before rules).
     local = _local_refusal(obj, tmp_path)
     assert local is not None, f"thyme run would accept what the cluster refuses: {case[0]}"
     for rule in ALL_RULES:
-        if rule.message in done.stderr:
-            assert rule.message in local, f"{rule.message!r} not in the local error: {local}"
+        if rule.message in local:
+            assert rule.message in done.stderr, f"{rule.message!r} only in the local error: {done.stderr}"
 
 
 @pytest.mark.parametrize("edits", [{}, {"spec.stages.rl.textTemperature": 0.7, "spec.stages.rl.codeTemperature": 0.7},
-                                   {"spec.stages": {"rl": {"splits": ["math"], "judge": {"model": "s3://m/j"}}}},
+                                   {"spec.stages": {"rl": {"splits": ["math"], "judge": {"model": "s3://models/judge"}}}},
                                    {"spec.stages.rl.batchSize": 16, "spec.stages.rl.gpus": 8}],
                          ids=["as is", "equal temperatures", "rl only", "batch a multiple of gpus"])
 def test_a_thymerun_the_cluster_accepts_thyme_run_accepts(thyme_crd, thyme, namespace, edits, tmp_path):
