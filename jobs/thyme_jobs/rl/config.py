@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from thyme_jobs.sft.config import DEFAULT_SYSTEM_PROMPT
+from thyme_jobs.modelio.formatting import DEFAULT_SYSTEM_PROMPT
 from thyme_jobs.stage_config import ENV_CONFIG, ConfigError, read, resolve_system_prompt, validate  # noqa: F401 - re-exported
 from thyme_operator import recipe
 
