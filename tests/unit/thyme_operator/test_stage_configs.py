@@ -112,3 +112,13 @@ def test_the_new_knobs_reach_the_programs():
     assert (r.judge.max_retries, r.judge.max_outage_steps, r.system_prompt_uri) == (5, 9, "s3://thyme/prompts/thyme.txt")
     s = SFTConfig.model_validate(stage_configs.sft_config(spec, "ml", "demo"))
     assert (s.warmup_ratio, s.lr_scheduler, s.max_steps, s.system_prompt) == (0.1, "linear", 30, None)
+
+
+def test_the_algorithm_is_named_for_what_it_does_and_the_papers_name_still_parses():
+    from thyme_operator import api
+
+    base = {"splits": ["a"]}
+    assert api.RLStage.model_validate(base).algorithm == "grpo-code-temperature"
+    assert api.RLStage.model_validate({**base, "algorithm": "grpo-ats"}).algorithm == "grpo-ats"
+    description = api.RLStage.model_fields["algorithm"].description
+    assert "codeTemperature" in description and "textTemperature" in description
