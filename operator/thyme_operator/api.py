@@ -68,9 +68,13 @@ class Rule:
         return entry
 
 
-def _cel(*rules: Rule) -> dict[str, Any]:
-    """`x-kubernetes-validations` entries from the model's rules."""
-    return {"x-kubernetes-validations": [r.schema() for r in rules]}
+def _cel(*rules: Rule | tuple[str, ...]) -> dict[str, Any]:
+    """`x-kubernetes-validations` entries from the model's rules. A bare (rule, message[,
+    fieldPath]) tuple still renders, but has no local check: test_crd.py fails on it
+    until it becomes a Rule in the model's `rules`."""
+    entries = [r.schema() if isinstance(r, Rule) else Rule(r[0], r[1], None, r[2] if len(r) > 2 else None).schema()
+               for r in rules]
+    return {"x-kubernetes-validations": entries}
 
 
 class ApiModel(BaseModel):
