@@ -7,7 +7,7 @@ in exactly one place (`thyme_operator.planner`):
 
 | child the planner asks for | what runs here |
 | --- | --- |
-| Job (any stage) | `thyme <stage>` as a subprocess with the Job's `THYME_STAGE_CONFIG` |
+| Job (any stage) | `thyme <stage>` as a subprocess with the Job's `THYME_STAGE_CONFIG`; its output is shown and logged line by line as it runs (`stage_output`) |
 | sandbox Deployment | one local `thyme sandbox serve` (runsc workers), its URL given to RL |
 | rollout Deployment (vLLM) | nothing: on CPU the RL trainer generates in-process |
 | judge Deployment | refused: serving a judge model needs GPUs; give `judge.endpoint` |
@@ -34,7 +34,7 @@ from typing import Any
 
 from rich.console import Console
 
-from thyme_cli import stage_output
+from thyme_cli import stage_display, stage_output
 from thyme_operator import api, exits, names, planner, stage_configs
 from thyme_operator.builders import pods
 
@@ -157,26 +157,19 @@ class LocalExecutor:
             env.setdefault("THYME_S3_ENDPOINT", f"{scheme}://{self.spec.storage.endpoint}")
         log = self.log_dir / f"{job['metadata']['name']}.log"
         argv = [sys.executable, "-m", "thyme_cli.main", stage]
-        with open(log, "ab") as out:
-            shown = stage_output.StageOutput(self.console, stage, out)
-            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT)
-            try:
-                assert proc.stdout is not None
-                for raw in proc.stdout:
-                    shown.feed(raw)
-                proc.wait()
-            finally:
-                if proc.poll() is None:  # interrupted: the program must not outlive the run
-                    proc.terminate()
-                    proc.wait()
-                shown.close(proc.returncode != 0, log)
+        display = stage_display.StageDisplay(self.console, stage)
+        failed = True
+        try:
+            done = stage_output.run_streaming(argv, env, log, display.feed)
+            failed = done.returncode != 0
+        finally:
+            display.close(failed, log)      # the log's tail on the console when it failed
         finished = planner.timestamp(dt.datetime.now(dt.timezone.utc))
-        state = "Succeeded" if proc.returncode == 0 else "Failed"
-        message = "" if state == "Succeeded" else _failure_message(proc.returncode, shown.last_line(), log)
+        state = "Succeeded" if done.returncode == 0 else "Failed"
+        message = "" if state == "Succeeded" else _failure_message(done.returncode, done.tail, log)
         self.observed[("Job", job["metadata"]["name"])] = planner.ObservedChild(
             "Job", job["metadata"]["name"], stage, attempt, state, finished, message,
-            retryable=proc.returncode != exits.USAGE_ERROR)
+            retryable=done.returncode != exits.USAGE_ERROR)
 
     def _start_sandbox(self) -> None:
         if self._sandbox is not None:
@@ -209,9 +202,9 @@ def _env_value(container: dict[str, Any], name: str) -> str:
     raise LocalRunError(f"container {container['name']!r} has no {name} value")
 
 
-def _failure_message(code: int, last_line: str, log: Path) -> str:
+def _failure_message(code: int, tail: list[str], log: Path) -> str:
     """The last line the program printed: its error, named (`thyme_jobs.failures`), or a traceback's last line."""
-    return f"exit code {code}: {exits.last_line(last_line) or 'no output'} (log: {log})"
+    return f"exit code {code}: {exits.last_line(tail[-1] if tail else '') or 'no output'} (log: {log})"
 
 
 def _free_port() -> int:
@@ -223,7 +216,9 @@ def _free_port() -> int:
 
 
 def load_run(path: str | os.PathLike) -> api.ThymeRun:
-    """Read a ThymeRun manifest; validation errors name the field."""
+    """Read a ThymeRun manifest and check it as the API server would: the schema's
+    bounds and the CRD's cross-field rules (`api.Rule`, one definition for both);
+    validation errors name the field."""
     import yaml
     from pydantic import ValidationError
 
@@ -238,9 +233,6 @@ def load_run(path: str | os.PathLike) -> api.ThymeRun:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise LocalRunError(f"{path}: invalid ThymeRun: {problems}") from None
-    name = run.metadata.get("name")
-    if not isinstance(name, str) or len(name) > names.MAX_RUN_NAME or not name[:1].isalpha():
-        raise LocalRunError(f"{path}: metadata.name must be a DNS label of at most {names.MAX_RUN_NAME} "
-                            f"characters starting with a letter (got {name!r})")
+    # The CRD's cross-field rules (api.Rule) ran inside model_validate, as the API server runs them.
     return run
 

@@ -1,92 +1,90 @@
-"""What `thyme run` shows of a running stage: a progress bar and the stage's own lines.
+"""A stage program's output, shown and logged while it runs.
 
-A stage process prints a lot that is not for people: per-step dicts of the Trainer,
-weight-loading bars, DeepSpeed's and transformers' warnings. All of it goes to the
-stage's log file, byte for byte, as `kubectl logs` would show it in a cluster; the
-console gets only
-- the progress lines (`thyme_jobs.progress`), drawn as one bar per label on a terminal;
-  elsewhere printed at every step of a short stage, every tenth of the way of a long one;
-- the lines our own loggers (`thyme_*`) write, and a program's closing error line
-  (`thyme <stage>: ...`, see `thyme_jobs.failures`);
-- on failure, the log's last lines, so a traceback is seen without opening the file.
+`thyme run` used to collect a stage's stderr with `communicate()`: nothing appeared
+until the stage exited (an SFT stage can run for hours), and a Ctrl-C lost all of
+it, the log file included. Here every line goes to the terminal and to the stage's
+log file the moment the program writes it, and an interrupt still leaves the whole
+log on disk: the child is asked to stop (SIGINT, as a terminal would), given time to
+write its last words, and what it wrote is drained into the log before the
+interrupt goes on up.
 """
 
 from __future__ import annotations
 
-import collections
-import re
+import os
+import signal
+import subprocess
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-
-from thyme_jobs import progress as progress_lines
-
-_OWN = re.compile(r"\b(?P<level>INFO|WARNING|ERROR|CRITICAL) (?P<logger>thyme_[\w.]+): (?P<message>.*)$")
-_CLOSING = re.compile(r"^thyme [\w-]+: ")
-TAIL_LINES = 15
-EVERY_STEP_UP_TO = 25  # a short stage prints every step; a longer one every tenth of the way
+STOP_SECONDS = 30.0
+"""How long an interrupted stage may take to exit before it is killed."""
+TAIL_LINES = 50
 
 
-class StageOutput:
-    """Takes a stage's output line by line: everything to `log`, the lines for people to the console."""
+@dataclass(frozen=True)
+class Finished:
+    returncode: int
+    tail: list[str]      # the last lines it printed, for the failure message
 
-    def __init__(self, console: Console, stage: str, log: BinaryIO) -> None:
-        self.console, self.stage, self.log = console, stage, log
-        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        self._bar: Progress | None = None
-        self._tasks: dict[str, TaskID] = {}
-        self._printed_tenth: dict[str, int] = {}
 
-    def feed(self, raw: bytes) -> None:
-        self.log.write(raw)
-        self.log.flush()
-        line = raw.decode(errors="replace").rstrip("\n").split("\r")[-1].rstrip()
-        if not line.strip():
-            return
-        self.tail.append(line)
-        step = progress_lines.parse(line)
-        if step is not None:
-            self._show_progress(step)
-            return
-        own = _OWN.search(line)
-        if own is not None:
-            colour = {"WARNING": "yellow", "ERROR": "red", "CRITICAL": "red"}.get(own["level"])
-            text = escape(own["message"].removeprefix(f"{self.stage}: "))
-            self._print(f"  [{colour}]{self.stage}[/{colour}] {text}" if colour else f"  {self.stage}: {text}")
-        elif _CLOSING.match(line):
-            self._print(f"  [red]{escape(line)}[/red]")
+def run_streaming(argv: Sequence[str], env: Mapping[str, str], log: Path,
+                  echo: Callable[[bytes], None]) -> Finished:
+    """Run `argv`, stdout and stderr merged, each line echoed and appended to `log` at once."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    tail: deque[bytes] = deque(maxlen=TAIL_LINES)
+    # Unbuffered: a Python child writing to a pipe would otherwise hold stdout back in 8 KiB blocks.
+    env = {**env, "PYTHONUNBUFFERED": "1"}
+    with open(log, "ab", buffering=0) as out:
+        proc = subprocess.Popen(list(argv), env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert proc.stdout is not None
 
-    def close(self, failed: bool, log_path: Path) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
-        if failed and self.tail:
-            self.console.print(f"  [red]{self.stage} failed[/red]; the last lines of {log_path}:")
-            for line in self.tail:
-                self.console.print(f"    {escape(line)}", highlight=False)
+        def keep(line: bytes) -> None:
+            out.write(line)
+            echo(line)
+            if line.strip():
+                tail.append(line)
 
-    def last_line(self) -> str:
-        return self.tail[-1] if self.tail else ""
+        try:
+            for line in iter(proc.stdout.readline, b""):
+                keep(line)
+            proc.wait()
+        except KeyboardInterrupt:
+            _stop(proc)
+            _drain(proc, keep)
+            raise
+        finally:
+            proc.stdout.close()
+    return Finished(proc.returncode, [t.decode(errors="replace").rstrip("\n") for t in tail])
 
-    def _print(self, text: str) -> None:
-        (self._bar.console if self._bar is not None else self.console).print(text, highlight=False)
 
-    def _show_progress(self, step: progress_lines.Progress) -> None:
-        if not self.console.is_terminal:
-            tenth = 10 * step.done // max(step.total, 1)
-            if step.total <= EVERY_STEP_UP_TO or self._printed_tenth.get(step.label) != tenth or step.done == step.total:
-                self._printed_tenth[step.label] = tenth
-                fields = f"  {step.fields}" if step.fields else ""
-                self.console.print(f"  {escape(step.label)} {step.done}/{step.total}{escape(fields)}", highlight=False)
-            return
-        if self._bar is None:
-            self._bar = Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("{task.fields[numbers]}"), console=self.console)
-            self._bar.start()
-        task = self._tasks.get(step.label)
-        if task is None:
-            task = self._tasks[step.label] = self._bar.add_task(escape(step.label), total=step.total, numbers="")
-        self._bar.update(task, completed=step.done, total=step.total, numbers=escape(step.fields))
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGINT (the child may already have it from the terminal), then SIGKILL after a while."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _drain(proc: subprocess.Popen, keep: Callable[[bytes], None]) -> None:
+    """What the child wrote after the interrupt; non-blocking, since a grandchild may
+    still hold the pipe open."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    os.set_blocking(fd, False)
+    rest = b""
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        rest += chunk
+    for line in rest.splitlines(keepends=True):
+        keep(line)

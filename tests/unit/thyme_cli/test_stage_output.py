@@ -1,53 +1,73 @@
-"""What `thyme run` shows of a stage: its own lines and progress on the console, everything in the log."""
+"""A stage's output reaches the terminal and its log while it runs, and an interrupt
+keeps all of it."""
 
 from __future__ import annotations
 
-import io
+import os
+import signal
+import sys
+import threading
+import time
 from pathlib import Path
 
-from rich.console import Console
+import pytest
 
 from thyme_cli import stage_output
 
-STAGE_LINES = [
-    b"Loading checkpoint shards: 100%|##########| 1/1 [00:00<00:00]\r\n",
-    b"[2026-01-01 12:00:00,000] [WARNING] [real_accelerator.py:209:get_accelerator] Setting accelerator to CPU.\n",
-    b"/venv/lib/python3.11/site-packages/torch/utils/checkpoint.py:87: UserWarning: None of the inputs have grad\n",
-    b"{'loss': '0.1833', 'grad_norm': '1.52', 'learning_rate': '0.003', 'epoch': '1.0'}\n",
-    b"2026-01-01 12:00:01,000 INFO thyme_jobs.progress: sft phase 1/2 1/100 | loss=2.5 tokens/s=900\n",
-    b"2026-01-01 12:00:02,000 INFO thyme_jobs.sft.train: checkpoint sft/checkpoints/00000001 committed\n",
-    b"2026-01-01 12:00:03,000 WARNING transformers.modeling_utils: Some weights were not initialized\n",
-    *(f"2026-01-01 12:00:04,000 INFO thyme_jobs.progress: sft phase 1/2 {n}/100 | loss=0.5\n".encode()
-      for n in range(2, 101)),
-    b"thyme sft: split 'math': no /store/data/math/manifest.json; run the convert stage first\n",
-]
+CHILD = r"""
+import signal, sys, time, pathlib
+def stop(*_):
+    print("stage stopping, checkpoint kept", flush=True)
+    sys.exit(130)
+signal.signal(signal.SIGINT, stop)
+print("step 1 loss 2.5")          # no flush: the child's stdout is a pipe
+sys.stderr.write("warning on stderr\n")
+gate = pathlib.Path(sys.argv[1])
+deadline = time.monotonic() + 60
+while not gate.exists() and time.monotonic() < deadline:
+    time.sleep(0.05)
+print("step 2 loss 2.1")
+sys.stderr.write("ValueError: bad row 7\n")
+sys.exit(3)
+"""
 
 
-def _show(lines: list[bytes], failed: bool) -> tuple[str, bytes]:
-    console = Console(file=io.StringIO(), width=200)   # not a terminal: progress as lines
-    log = io.BytesIO()
-    shown = stage_output.StageOutput(console, "sft", log)
-    for raw in lines:
-        shown.feed(raw)
-    shown.close(failed, Path("/store/logs/run/run-sft-1.log"))
-    return console.file.getvalue(), log.getvalue()
+def _wait(what: str, check, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
 
 
-def test_library_output_stays_in_the_log_and_our_lines_reach_the_console():
-    printed, logged = _show(STAGE_LINES, failed=False)
-    assert logged == b"".join(STAGE_LINES)                  # the log is the program's output, byte for byte
-    for noise in ("Loading checkpoint shards", "real_accelerator", "UserWarning", "'grad_norm'", "were not initialized"):
-        assert noise not in printed
-    assert "sft: checkpoint sft/checkpoints/00000001 committed" in printed
-    assert "thyme sft: split 'math'" in printed
-    # 100 progress lines become one per tenth of the way (and the first)
-    progress = [ln for ln in printed.splitlines() if "sft phase 1/2" in ln]
-    assert 5 <= len(progress) <= 12 and progress[-1].strip().startswith("sft phase 1/2 100/100")
+def test_each_line_is_shown_and_logged_while_the_stage_still_runs(tmp_path):
+    gate, log, shown = tmp_path / "gate", tmp_path / "logs" / "demo-sft-1.log", []
+    result: list[stage_output.Finished] = []
+    worker = threading.Thread(target=lambda: result.append(stage_output.run_streaming(
+        [sys.executable, "-c", CHILD, str(gate)], dict(os.environ), log, shown.append)))
+    worker.start()
+    try:
+        _wait("the first lines in the log", lambda: log.exists() and b"warning on stderr" in log.read_bytes())
+        assert b"step 1 loss 2.5\n" in shown and not result        # still running
+    finally:
+        gate.touch()
+        worker.join(60)
+    (done,) = result
+    assert done.returncode == 3 and done.tail[-1] == "ValueError: bad row 7"
+    assert log.read_bytes().count(b"step") == 2
 
 
-def test_a_failed_stage_shows_its_last_lines_and_names_its_error():
-    traceback = [b"Traceback (most recent call last):\n", b'  File "x.py", line 1, in <module>\n',
-                 b"RuntimeError: CUDA error: out of memory\n"]
-    printed, _ = _show(STAGE_LINES[:3] + traceback, failed=True)
-    assert "sft failed" in printed and "RuntimeError: CUDA error: out of memory" in printed
-    assert "Traceback (most recent call last)" in printed
+def test_an_interrupt_stops_the_stage_and_keeps_its_log(tmp_path):
+    log, shown = tmp_path / "demo-rl-1.log", []
+
+    def interrupt_once_started() -> None:
+        _wait("the stage's first line", lambda: b"step 1 loss 2.5\n" in shown)
+        os.kill(os.getpid(), signal.SIGINT)     # what Ctrl-C does to `thyme run`
+
+    threading.Thread(target=interrupt_once_started, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        stage_output.run_streaming([sys.executable, "-c", CHILD, str(tmp_path / "never")], dict(os.environ),
+                                   log, shown.append)
+    text = log.read_text()
+    assert "step 1 loss 2.5" in text and "stage stopping, checkpoint kept" in text
+    assert "step 2" not in text

@@ -68,3 +68,14 @@ def test_a_failed_jobs_message_is_its_pods_last_error_line():
     assert not explained.retryable
     active = kube.observe(_job([]))
     assert kube.explain_failures([active], failures) == [active]     # only failed Jobs take a pod's words
+
+
+def test_a_job_whose_pods_never_ran_is_pending_from_its_start_and_one_held_by_kueue_is_suspended():
+    pending = {**_job(), "spec": {"suspend": False}}
+    pending["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    pending["status"] = {"active": 1, "ready": 0, "startTime": "2026-01-01T00:00:02Z"}
+    child = kube.observe(pending)
+    assert (child.ran, child.suspended, child.started_at) == (False, False, "2026-01-01T00:00:02Z")
+    running = {**pending, "status": {"active": 1, "ready": 1}}
+    assert kube.observe(running).ran and kube.observe(running).started_at == "2026-01-01T00:00:00Z"
+    assert kube.observe({**pending, "spec": {"suspend": True}}).suspended
