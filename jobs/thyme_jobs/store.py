@@ -31,12 +31,19 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
+from thyme_jobs.failures import InputError
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 class StoreError(RuntimeError):
     """A store operation failed for good (after retries, or a missing object)."""
+
+
+class MissingInput(StoreError, InputError):
+    """A URI names no store we can open (no bucket, no directory, no such scheme): the
+    same attempt would fail the same way, so the stage is not retried."""
 
 
 class ObjectNotFound(StoreError, KeyError):
@@ -223,7 +230,7 @@ class S3Store:
     def require_bucket(self, uri: str) -> None:
         """Raise StoreError naming `uri` when its bucket does not exist."""
         if not self._retry(f"check bucket {self.bucket}", lambda: self.client.bucket_exists(self.bucket)):
-            raise StoreError(f"input {uri!r}: bucket {self.bucket!r} does not exist; "
+            raise MissingInput(f"input {uri!r}: bucket {self.bucket!r} does not exist; "
                              "check the URI (inputs are read, never created)")
 
     def put_bytes(self, key: str, data: bytes) -> None:
@@ -336,7 +343,7 @@ def open_store(uri: str, *, read_only: bool = False) -> ArtifactStore:
     parsed = urlparse(uri)
     if parsed.scheme == "s3":
         if not parsed.netloc:
-            raise StoreError(f"store URI {uri!r} names no bucket; expected s3://bucket/prefix")
+            raise MissingInput(f"store URI {uri!r} names no bucket; expected s3://bucket/prefix")
         store = S3Store(s3_client_from_env(), parsed.netloc, parsed.path)
         if read_only:
             store.require_bucket(uri)
@@ -346,6 +353,6 @@ def open_store(uri: str, *, read_only: bool = False) -> ArtifactStore:
     if parsed.scheme in ("file", ""):
         path = parsed.path if parsed.scheme == "file" else uri
         if read_only and not Path(path).exists():
-            raise StoreError(f"input {uri!r} does not exist")
+            raise MissingInput(f"input {uri!r} does not exist")
         return LocalStore(path)
-    raise StoreError(f"store URI {uri!r}: unsupported scheme {parsed.scheme!r}; use s3://, file:// or a path")
+    raise MissingInput(f"store URI {uri!r}: unsupported scheme {parsed.scheme!r}; use s3://, file:// or a path")
