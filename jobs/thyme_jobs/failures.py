@@ -4,7 +4,10 @@ A usage or input error (missing dataset, invalid config) ends the program with
 `exits.USAGE_ERROR`, which neither executor retries, and one line naming the problem:
 on stderr (the stage's log, which the local executor's summary quotes) and in the
 container's termination message (which the operator copies into the run's status and
-events). See `thyme_operator.exits` for the contract.
+events). See `thyme_operator.exits` for the executors' side of the contract: the
+number is written there too, since the operator may not import the stage programs and the
+sandbox (which imports the store, and so this module) may not import the operator; a
+unit test holds the two equal.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import os
 import sys
 from pathlib import Path
 
-from thyme_operator import exits
-
+USAGE_ERROR = 64
+"""The exit code of a config or input error: `thyme_operator.exits.USAGE_ERROR`."""
+TERMINATION_LOG = "/dev/termination-log"
+"""Where the kubelet reads a container's termination message (its default terminationMessagePath)."""
 TERMINATION_LOG_ENV = "THYME_TERMINATION_LOG"
 
 
@@ -30,7 +35,7 @@ def usage_error(stage: str, message: object) -> int:
     line = f"thyme {stage}: {message}"
     print(line, file=sys.stderr, flush=True)
     write_termination_message(line)
-    return exits.USAGE_ERROR
+    return USAGE_ERROR
 
 
 def write_termination_message(line: str) -> None:
@@ -38,7 +43,7 @@ def write_termination_message(line: str) -> None:
 
     Outside a container the default path does not exist (and /dev is not ours to create
     files in), so nothing is written."""
-    path = Path(os.environ.get(TERMINATION_LOG_ENV) or exits.TERMINATION_LOG)
+    path = Path(os.environ.get(TERMINATION_LOG_ENV) or TERMINATION_LOG)
     if not path.exists() and TERMINATION_LOG_ENV not in os.environ:
         return
     try:

@@ -69,3 +69,7 @@ def test_the_command_reports_a_bad_config_and_exits_with_the_usage_error_code(tm
     said = capsys.readouterr().err.strip().splitlines()[-1]
     assert said.startswith("thyme rl: ") and "num_generations" in said
     assert termination_log.read_text().strip() == said  # what the pod's status will quote
+
+
+def test_the_stage_programs_and_the_executors_agree_on_the_usage_exit_code() -> None:
+    assert failures.USAGE_ERROR == exits.USAGE_ERROR and failures.TERMINATION_LOG == exits.TERMINATION_LOG
