@@ -28,12 +28,17 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"thyme rl: {exc}", file=sys.stderr)
         return 2
+    from thyme_jobs.rl.faults import SandboxFaultsExceeded
     from thyme_jobs.rl.judge import JudgeError
     from thyme_jobs.rl.main import run_stage
+    from thyme_jobs.rl.readiness import ServerNotReady
 
     try:
         return run_stage(cfg)
     except JudgeError as exc:
         print(f"thyme rl: the judge failed for good, stopping (resume picks up from the last checkpoint): {exc}",
               file=sys.stderr)
+        return 3
+    except (SandboxFaultsExceeded, ServerNotReady) as exc:
+        print(f"thyme rl: stopping (resume picks up from the last checkpoint): {exc}", file=sys.stderr)
         return 3
