@@ -260,6 +260,13 @@ FIRST_WORKER_UID = 20000
 # set their uids, hand them their directories, signal them, and clean up after them.
 PROCESS_LAUNCHER_CAPABILITIES = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE",
                                  "CAP_FOWNER")
+# Takes the worker's uid, then execs the worker: the exec, not a setuid in the worker
+# itself, is what leaves the new process its own /proc/self (after a uid change a
+# process is non-dumpable and /proc/self is root's), where it writes its namespace maps.
+_BECOME_UID = ("import os, sys\n"
+               "uid = int(sys.argv[1])\n"
+               "os.setgroups([]); os.setresgid(uid, uid, uid); os.setresuid(uid, uid, uid)\n"
+               "os.execv(sys.argv[2], sys.argv[2:])\n")
 # Kills every process of one uid (the worker and whatever it left behind, setsid or
 # not): a process of that uid may signal exactly its own uid's processes, so
 # kill(-1) from it reaches those and nothing else.
@@ -319,11 +326,11 @@ class ProcessLauncher:
     """Starts each worker as a plain child process: for pods that already run under gVisor.
 
     gVisor is the boundary to the node; inside the pod each worker is its own user and
-    its own network: the worker process starts as the server's user (root inside the
-    sandbox kernel, holding only PROCESS_LAUNCHER_CAPABILITIES), and before it imports
-    anything switches to its slot's uid, enters new user and network namespaces (so
-    neither the service's port nor anything else on the pod's network is reachable)
-    and drops every capability. Its directories belong to it alone. The launcher refuses
+    its own network: the server (root inside the sandbox kernel, holding only
+    PROCESS_LAUNCHER_CAPABILITIES) execs the worker under its slot's uid, and the worker,
+    before it imports anything, enters new user and network namespaces (so neither the
+    service's port nor anything else on the pod's network is reachable) and drops every
+    capability. Its directories belong to it alone. The launcher refuses
     to start without the right to switch uids: sessions sharing the server's uid could
     read each other's images and signal the server.
 
@@ -350,6 +357,9 @@ class ProcessLauncher:
         # is the root of the emptyDir, world-writable until this chmod.)
         for path in (state_dir, self.workers_dir):
             os.chmod(path, 0o711)
+        from thyme_sandbox import isolation
+
+        isolation.wipe_environment_block()  # workers may be able to read /proc/<server>/environ
         self.counter = 0
 
     async def start(self) -> WorkerProcess:
@@ -366,6 +376,7 @@ class ProcessLauncher:
             env = {**WORKER_ENV, "MPLCONFIGDIR": str(dirs.out), "HOME": str(dirs.out), "TMPDIR": str(dirs.out),
                    "THYME_WORKER_CONFIG": worker_config(self.limits, self.stdout_limit, uid=uid)}
             proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-S", "-c", _BECOME_UID, str(uid),
                 sys.executable, "-u", str(Path(__file__).with_name("worker.py")),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
                 env=env, cwd=str(dirs.out), start_new_session=True, limit=1 << 20,

@@ -195,18 +195,32 @@ async def test_the_services_own_port_is_unreachable_from_user_code(any_sandbox):
 
 
 async def test_the_server_process_cannot_be_signalled_or_read(any_sandbox):
-    """Whatever server process user code can see, it can neither signal it nor read its /proc."""
+    """Whatever server process user code can see, it can neither signal it nor read its state from /proc."""
     code = ("import signal\nme = os.getpid()\nservers = []\n"
             "for p in filter(str.isdigit, os.listdir('/proc')):\n"
             "    try:\n        line = open(f'/proc/{p}/cmdline', 'rb').read()\n    except OSError:\n        continue\n"
             "    if b'serve' in line and int(p) != me:\n        servers.append(int(p))\n"
             "reached = []\n"
+            "def environment(pid):\n"
+            "    if b'=' in open(f'/proc/{pid}/environ', 'rb').read():\n        return 'variables'\n"
+            "    raise PermissionError('nothing in it')\n"
+            "def channels(pid):\n"  # its pipes to other sessions' workers, its sockets
+            "    for n in os.listdir(f'/proc/{pid}/fd'):\n"
+            "        try:\n            kind = os.readlink(f'/proc/{pid}/fd/{n}')\n        except OSError:\n"
+            "            continue\n"
+            "        if kind.startswith(('pipe:', 'socket:')):\n"
+            "            for mode in ('rb', 'wb'):\n"
+            "                try:\n                    open(f'/proc/{pid}/fd/{n}', mode, buffering=0).close()\n"
+            "                    return kind\n"
+            "                except OSError:\n                    pass\n"
+            "    raise PermissionError('no channel opened')\n"
             "for pid in servers:\n"
-            "    for attempt in (lambda: os.kill(pid, 0), lambda: os.kill(pid, signal.SIGCONT),\n"
-            "                    lambda: open(f'/proc/{pid}/environ', 'rb').read(),\n"
-            "                    lambda: os.listdir(f'/proc/{pid}/fd'), lambda: open(f'/proc/{pid}/mem', 'rb'),\n"
-            "                    lambda: os.readlink(f'/proc/{pid}/cwd')):\n"
-            "        try:\n            attempt()\n            reached.append(pid)\n"
+            "    for name, attempt in (('kill', lambda: os.kill(pid, 0)), ('signal', lambda: os.kill(pid, signal.SIGCONT)),\n"
+            "                          ('environ', lambda: environment(pid)), ('channels', lambda: channels(pid)),\n"
+            "                          ('mem', lambda: open(f'/proc/{pid}/mem', 'rb').read(1)),\n"
+            "                          ('cwd', lambda: os.readlink(f'/proc/{pid}/cwd')),\n"
+            "                          ('root', lambda: os.listdir(f'/proc/{pid}/root/'))):\n"
+            "        try:\n            attempt()\n            reached.append(name)\n"
             "        except OSError:\n            pass\n"
             "print(len(servers), reached)")
     result, _ = await _contained(any_sandbox, code)
