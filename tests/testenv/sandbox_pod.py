@@ -41,6 +41,8 @@ def pod_spec(argv: list[str], env: dict[str, str], rootfs: Path, ro_binds: list[
         "root": {"path": str(rootfs), "readonly": True},
         "hostname": "sandbox-pod",
         "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                   # the pod's read-only /tmp volume: without a mount there gVisor adds a writable tmpfs
+                   {"destination": "/tmp", "type": "bind", "source": str(rootfs / "tmp"), "options": ["rbind", "ro"]},
                    # an emptyDir: world-writable until the server takes it over
                    {"destination": STATE_DIR, "type": "tmpfs", "source": "tmpfs", "options": ["size=1g", "mode=777"]},
                    *({"destination": p, "type": "bind", "source": p, "options": ["rbind", "ro"]} for p in ro_binds)],

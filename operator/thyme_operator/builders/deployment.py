@@ -74,7 +74,10 @@ def sandbox(spec: api.ThymeRunSpec, owner: meta.Owner, port: int) -> dict[str, A
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "runAsNonRoot": False, "runAsUser": 0, "runAsGroup": 0,
                             "capabilities": {"drop": ["ALL"], "add": list(SANDBOX_CAPABILITIES)}},
-        "volumeMounts": [{"name": "state", "mountPath": SANDBOX_STATE_DIR}],
+        "volumeMounts": [{"name": "state", "mountPath": SANDBOX_STATE_DIR},
+                         # gVisor puts a writable tmpfs on /tmp when nothing is mounted there,
+                         # where sessions could leave files for each other: mount it read-only.
+                         {"name": "no-tmp", "mountPath": "/tmp", "readOnly": True}],
     }
     pod_spec = {
         "runtimeClassName": cfg.runtime_class_name,
@@ -85,8 +88,9 @@ def sandbox(spec: api.ThymeRunSpec, owner: meta.Owner, port: int) -> dict[str, A
         # The only writable place: workers' directories under it, made private by the
         # server. On disk, not in memory (a memory-backed volume would count every
         # session's files against the pod's memory limit), sized for every worker's
-        # scratch at once. No /tmp: sessions would share it.
-        "volumes": [{"name": "state", "emptyDir": {"sizeLimit": _mebibytes(room.scratch_volume_bytes)}}],
+        # scratch at once. No writable /tmp: sessions would share it.
+        "volumes": [{"name": "state", "emptyDir": {"sizeLimit": _mebibytes(room.scratch_volume_bytes)}},
+                    {"name": "no-tmp", "emptyDir": {"sizeLimit": "1Mi"}}],
         **pods.scheduling(spec, gpu=False),
     }
     return _deployment(names.rl_part(owner.name, "sandbox"), owner, labels, cfg.replicas, pod_spec, spec)

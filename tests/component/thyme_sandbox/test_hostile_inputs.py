@@ -185,10 +185,9 @@ async def test_the_services_own_port_is_unreachable_from_user_code(any_sandbox):
     port = int(any_sandbox.url.rsplit(":", 1)[1])
     code = ("import socket\nout = []\n"
             f"for host in ('127.0.0.1', 'localhost', '0.0.0.0'):\n"
-            "    s = socket.socket()\n    s.settimeout(2)\n"
-            f"    try:\n        s.connect((host, {port}))\n        out.append('CONNECTED')\n"
+            f"    try:\n        with socket.create_connection((host, {port}), timeout=2):\n"
+            "            out.append('CONNECTED')\n"
             "    except OSError as e:\n        out.append(type(e).__name__)\n"
-            "    finally:\n        s.close()\n"
             "print(out)")
     result, _ = await _contained(any_sandbox, code)
     assert result.status == "ok" and "CONNECTED" not in result.stdout, result

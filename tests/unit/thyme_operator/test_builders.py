@@ -177,6 +177,8 @@ def test_rl_sandbox_capacity_follows_the_pods_memory_and_cpu():
     volume = pod["volumes"][0]["emptyDir"]
     assert "medium" not in volume and volume["sizeLimit"] == container["resources"]["limits"]["ephemeral-storage"]
     assert int(volume["sizeLimit"].removesuffix("Mi")) * 2**20 >= 8 * scratch
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert env["THYME_SANDBOX_STATE_DIR"] in mounts and mounts["/tmp"]["readOnly"] is True  # nothing shared
     job = children[("Job", "demo-rl-1")]
     config = json.loads(_env(job["spec"]["template"]["spec"]["containers"][0])["THYME_STAGE_CONFIG"]["value"])
     assert config["sandbox_max_sessions"] == 3 * 8  # the trainer holds no more sessions than the pods do
