@@ -19,6 +19,8 @@ class RoundRobinBalancer:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="balancer", daemon=True)
         self.server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task] = set()
 
     @property
     def url(self) -> str:
@@ -36,10 +38,10 @@ class RoundRobinBalancer:
         async def close() -> None:
             assert self.server is not None
             self.server.close()
-            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            for writer in list(self._open):  # ends both pipes of every connection
+                writer.close()
+            if self._handlers:
+                await asyncio.wait(list(self._handlers), timeout=10)
             await self.server.wait_closed()
 
         asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
@@ -48,14 +50,23 @@ class RoundRobinBalancer:
         self.loop.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
         host, port = next(self.backends)
         self.connections += 1
         try:
             up_reader, up_writer = await asyncio.open_connection(host, port)
         except OSError:
             writer.close()
+            self._handlers.discard(task)
             return
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True)
+        self._open |= {writer, up_writer}
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True)
+        finally:
+            self._open -= {writer, up_writer}
+            self._handlers.discard(task)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -63,5 +74,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
+    except (ConnectionError, OSError):
+        pass  # the other side went away: so does this side
     finally:
         writer.close()
