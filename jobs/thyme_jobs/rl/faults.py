@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from thyme_jobs.rl.rollout import Trajectory
+from thyme_jobs.agent.loop import Trajectory
 
 SANDBOX_FAULT = "sandbox_fault"
 

@@ -188,3 +188,18 @@ def test_rl_sandbox_capacity_follows_the_pods_memory_and_cpu():
 def test_a_sandbox_too_small_for_one_worker_is_refused_naming_the_field():
     with pytest.raises(ValueError, match="sandbox.memory '512Mi'"):
         stages.workloads(spec(stages__rl__sandbox={"memory": "512Mi"}), OWNER, "rl", 1)
+
+
+@pytest.mark.parametrize("stage", ["sft", "rl"])
+def test_gpu_pods_get_a_memory_backed_shm_and_a_sized_scratch_volume_requested_as_ephemeral_storage(stage):
+    overrides = {f"stages__{stage}__resources": {"cpu": "8", "memory": "64Gi", "scratch": "300Gi", "shm": "8Gi"}}
+    job = _by_kind(stages.workloads(spec(**overrides), OWNER, stage, 1))[("Job", f"demo-{stage}-1")]
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert volumes[mounts["/dev/shm"]]["emptyDir"] == {"medium": "Memory", "sizeLimit": "8Gi"}
+    scratch = mounts[_env(container)["THYME_WORK_DIR"]["value"]]
+    assert volumes[scratch]["emptyDir"] == {"sizeLimit": "300Gi"}
+    assert container["resources"]["requests"]["ephemeral-storage"] == "300Gi"
+    assert container["resources"]["limits"]["ephemeral-storage"] == "300Gi"

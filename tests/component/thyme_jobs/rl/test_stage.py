@@ -14,8 +14,8 @@ from thyme_jobs import store as stores
 from thyme_jobs.rl import main as rl_main
 from thyme_jobs.rl.config import parse_config
 from thyme_jobs.rl.judge import JudgeUnavailable
-from thyme_jobs.rl.rollout import Generation, Sampling, Trajectory
-from thyme_jobs.sft import checkpoints as sft_checkpoints
+from thyme_jobs.agent.loop import Generation, Sampling, Trajectory
+from thyme_jobs.modelio import checkpoints as store_checkpoints
 
 QUESTION = "<image>\nWhat is on the left? Answer in a few words."
 
@@ -33,13 +33,13 @@ def make_run_root(root: Path, model_dir: Path, photo: bytes, n_rows: int = 3) ->
     stores.put_json(run, "data/train/manifest.json",
                     {"jsonl": ["data/train/shards/0/rows.jsonl"], "rows": n_rows, "rejected": 0})
     stores.put_json(run, "data/manifest.json", {"splits": {"train": {"rows": n_rows}}})
-    sft_checkpoints.upload_dir(run, model_dir, "sft/final")
-    sft_checkpoints.commit(run, "sft/final", {"stage": "sft"})
+    store_checkpoints.upload_dir(run, model_dir, "sft/final")
+    store_checkpoints.commit(run, "sft/final", {"stage": "sft"})
     return root
 
 
 def config(root: Path, sandbox_url: str, judge_endpoint: str | None, **overrides):
-    data = dict(run_root=str(root), splits=["train"], num_generations=2, max_rounds=2, max_new_tokens=8,
+    data = dict(run_root=str(root), splits=["train"], num_generations=2, max_rounds=2, max_new_tokens=8, deepspeed=None,
                 sandbox_url=sandbox_url, learning_rate=1e-3, steps=1, batch_size=1, save_steps=1,
                 judge={"endpoint": judge_endpoint, "model": "judge", "timeout_seconds": 2, "max_retries": 1,
                        "backoff_seconds": 0.01, "max_outage_steps": 2})
@@ -132,7 +132,7 @@ class FaultySandbox:
         self.faulty, self.calls = faulty, []
 
     async def run(self, trajectory_id: str, code: str, image: bytes | None):
-        from thyme_jobs.rl.rollout import CodeResult, SandboxFault
+        from thyme_jobs.agent.thyme_code import CodeResult, SandboxFault
 
         self.calls.append(trajectory_id)
         if self.faulty(trajectory_id):

@@ -7,7 +7,7 @@ import torch
 
 from thyme_jobs.rl import advantages, faults, waves
 from thyme_jobs.rl.config import parse_config
-from thyme_jobs.rl.rollout import Trajectory
+from thyme_jobs.agent.loop import Trajectory
 
 
 def _t(reason: str) -> Trajectory:
