@@ -31,8 +31,9 @@ class JudgeBehaviour:
     in_flight: int = 0
     max_in_flight: int = 0
     delay: float = 0.0
-    healthy: bool = True  # GET /health: 200, else 503 (vLLM still loading its weights)
+    healthy: bool = True  # else 503 on GET /health and on every request (vLLM still loading its weights)
     health_checks: int = 0
+    refused: int = 0  # requests answered 503 because the judge was not up yet
 
 
 class JudgeServer:
@@ -64,6 +65,9 @@ class JudgeServer:
                         time.sleep(b.delay)
                     if self.path != "/v1/chat/completions" or b.mode == "not_found":
                         return self._send(404, {"error": "no such route or model"})
+                    if not b.healthy:
+                        b.refused += 1
+                        return self._send(503, {"error": "loading the model"})
                     if b.mode == "fail":
                         return self._send(503, {"error": "overloaded"})
                     if b.mode == "hang":
@@ -91,7 +95,7 @@ class JudgeServer:
 
     def verdict(self, body: dict) -> str:
         prompt = body["messages"][-1]["content"]
-        if "Correctness" in prompt:
+        if "Correctness" in prompt.rsplit("\n", 1)[-1]:  # the verdict the last line asks for
             truth = _block(prompt, "reference_answer", "Reference answer").lower()
             given = _block(prompt, "given_answer", "Given answer")
             if self.behaviour.mode == "obedient" and "Correctness" in given:

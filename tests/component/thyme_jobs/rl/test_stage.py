@@ -186,8 +186,9 @@ def test_the_trainer_waits_for_a_judge_that_is_still_starting(tmp_path, tiny_mod
     cfg = config(root, "http://127.0.0.1:9", judge.endpoint, server_wait_seconds=60)
     assert rl_main.run_stage(cfg, runner=FaultySandbox(lambda _id: False), engine=UndecidedAnswers()) == 0
     assert judge.behaviour.health_checks >= 2
-    # no judge request was spent before it was healthy: every one of them got a verdict
-    assert judge.behaviour.requests and stores.get_json(stores.open_store(str(root)), "rl/manifest.json")
+    # no judge request was spent on a judge still starting: every one got a verdict
+    assert judge.behaviour.requests and judge.behaviour.refused == 0
+    assert stores.get_json(stores.open_store(str(root)), "rl/manifest.json")["judge_outage_steps"] == 0
 
 
 def test_a_judge_that_never_comes_up_fails_the_stage_naming_it(tmp_path, tiny_model_dir, photo, judge) -> None:
