@@ -200,3 +200,31 @@ def test_a_judge_that_never_comes_up_fails_the_stage_naming_it(tmp_path, tiny_mo
     with pytest.raises(ServerNotReady, match=r"judge at http://127\.0\.0\.1:\d+/health .*HTTP 503"):
         rl_main.run_stage(cfg, runner=FaultySandbox(lambda _id: False), engine=UndecidedAnswers())
     assert judge.behaviour.requests == []
+
+
+class CountingSandbox(FaultySandbox):
+    """Counts the trajectories that hold a session at once (first call to close)."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda _id: False)
+        self.open: set[str] = set()
+        self.most = 0
+
+    async def run(self, trajectory_id: str, code: str, image: bytes | None):
+        self.open.add(trajectory_id)
+        self.most = max(self.most, len(self.open))
+        return await super().run(trajectory_id, code, image)
+
+    async def close(self, trajectory_id: str) -> None:
+        self.open.discard(trajectory_id)
+
+
+def test_the_rollout_holds_no_more_sandbox_sessions_than_the_service_has(tmp_path, tiny_model_dir, photo) -> None:
+    root = make_run_root(tmp_path / "run", tiny_model_dir, photo)
+    sandbox = CountingSandbox()
+    cfg = config(root, "http://127.0.0.1:9", None, num_generations=4, sandbox_max_sessions=2)
+    assert rl_main.run_stage(cfg, runner=sandbox, engine=CodeThenAnswer()) == 0
+    assert len(set(sandbox.calls)) == 4 and sandbox.most == 2  # every trajectory ran its code, two at a time
+    lines = [json.loads(x) for x in stores.open_store(str(root)).get_bytes("rl/rollouts/00000001.jsonl")
+             .decode().splitlines()]
+    assert [x["finish_reason"] for x in lines] == ["answer"] * 4
