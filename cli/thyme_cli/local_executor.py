@@ -174,12 +174,18 @@ class LocalExecutor:
     def _start_sandbox(self) -> None:
         if self._sandbox is not None:
             return
+        from thyme_operator import sandbox_capacity
         from thyme_sandbox import serving
 
         port = _free_port()
         sandbox = self.spec.stages.rl.sandbox
+        # One local server stands for every replica: it holds the sessions they would
+        # (the RL config's sandbox_max_sessions), with the same per-session limits.
+        room = sandbox_capacity.capacity(sandbox.memory, sandbox.cpu)
+        workers = min(1024, sandbox.replicas * room.workers)
         args = ["--host", "127.0.0.1", "--port", str(port), "--pool-size", str(self.sandbox_pool_size),
-                "--call-timeout", str(sandbox.timeout_seconds)]
+                "--call-timeout", str(sandbox.timeout_seconds), "--max-workers", str(workers),
+                "--memory-bytes", str(room.worker_memory_bytes), "--scratch-bytes", str(room.scratch_bytes)]
         self._sandbox = serving.spawn(args, self.log_dir / "sandbox.log")
 
     def _stop_sandbox(self) -> None:

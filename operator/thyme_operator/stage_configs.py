@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from thyme_operator import api, names
+from thyme_operator import api, names, sandbox_capacity
 
 SANDBOX_PORT = 8080
 JUDGE_PORT = 8000
@@ -115,6 +115,10 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
                    "max_retries": judge.max_retries, "backoff_seconds": judge.backoff_seconds,
                    "max_outage_steps": judge.max_outage_steps}),
         "sandbox_url": service_url(run, namespace, "sandbox", SANDBOX_PORT),
+        "sandbox_timeout_seconds": stage.sandbox.timeout_seconds,
+        # Every sandbox pod holds this many sessions at once; the trainer opens no more.
+        "sandbox_max_sessions": stage.sandbox.replicas * sandbox_capacity.capacity(
+            stage.sandbox.memory, stage.sandbox.cpu).workers,
         "learning_rate": stage.learning_rate,
         "kl_beta": stage.kl_beta,
         "clip_epsilon": stage.clip_epsilon,

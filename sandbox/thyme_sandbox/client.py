@@ -21,7 +21,7 @@ import aiohttp
 from thyme_sandbox.protocol import RunResult
 
 __all__ = ["SandboxClient", "SandboxSession", "RunResult", "SandboxClientError", "SessionNotFound",
-           "PoolExhausted", "SandboxUnavailable"]
+           "WrongReplica", "PoolExhausted", "SandboxUnavailable", "call_timeout"]
 
 
 class SandboxClientError(Exception):
@@ -32,6 +32,10 @@ class SessionNotFound(SandboxClientError):
     """404: the session was closed, expired after its idle timeout, or never existed."""
 
 
+class WrongReplica(SessionNotFound):
+    """421: the call reached a replica that does not hold the session (a routing fault)."""
+
+
 class PoolExhausted(SandboxClientError):
     """503 from opening a session: every worker is busy. Retry after a pause, or add replicas."""
 
@@ -40,11 +44,30 @@ class SandboxUnavailable(SandboxClientError):
     """The service cannot be reached or failed (connection error, timeout, other 5xx)."""
 
 
+# What one request may take beyond the service's own limits: preprocessing, moving
+# images, a loaded event loop. Past it the service is treated as unavailable.
+REQUEST_SLACK_SECONDS = 30.0
+
+
+def call_timeout(sandbox_timeout: float, acquire_timeout: float = 30.0) -> float:
+    """The HTTP time limit that fits a service whose calls may run `sandbox_timeout` seconds.
+
+    Opening a session may wait `acquire_timeout` for a worker, a call may run for the
+    wall limit; a fixed limit below either turns a slow but healthy call into an outage.
+    """
+    return max(sandbox_timeout, acquire_timeout) + REQUEST_SLACK_SECONDS
+
+
 class SandboxClient:
     """`SandboxClient(base_url, timeout=...)`; use as `async with` or call `aclose()`.
 
     `timeout` bounds each HTTP request; keep it above the service's per-call wall limit
-    (10 s by default) or a slow call looks like an outage.
+    (`call_timeout(...)` computes one) or a slow call looks like an outage.
+
+    Sessions live in one replica's memory. `base_url` may be a Service balancing across
+    replicas: each session is opened through it on a fresh connection (so the balancer
+    spreads sessions, as kube-proxy does per connection) and every later call of the
+    session goes to the replica URL the service answered with.
     """
 
     def __init__(self, base_url: str, timeout: float = 60.0, max_connections: int = 256) -> None:
@@ -52,6 +75,7 @@ class SandboxClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_connections = max_connections
         self._http: aiohttp.ClientSession | None = None  # made on first use, inside the caller's loop
+        self._routes: dict[str, str] = {}  # session id -> base URL of the replica holding it
 
     async def __aenter__(self) -> SandboxClient:
         return self
@@ -72,15 +96,21 @@ class SandboxClient:
 
     async def create_session(self, image: bytes | None = None) -> str:
         body = {"image": base64.b64encode(image).decode()} if image is not None else {}
-        _, content = await self._send("POST", "/sessions", json=body)
-        return json.loads(content)["session_id"]
+        _, content = await self._send("POST", "/sessions", json=body, headers={"Connection": "close"})
+        created = json.loads(content)
+        self._routes[created["session_id"]] = (created.get("url") or self.base_url).rstrip("/")
+        return created["session_id"]
 
     async def run(self, session_id: str, code: str) -> RunResult:
-        _, content = await self._send("POST", f"/sessions/{session_id}/run", json={"code": code})
+        _, content = await self._send("POST", f"/sessions/{session_id}/run", json={"code": code},
+                                      base=self._routes.get(session_id))
         return RunResult.model_validate_json(content)
 
     async def close_session(self, session_id: str) -> None:
-        await self._send("DELETE", f"/sessions/{session_id}")
+        try:
+            await self._send("DELETE", f"/sessions/{session_id}", base=self._routes.get(session_id))
+        finally:
+            self._routes.pop(session_id, None)
 
     async def ready(self) -> bool:
         try:
@@ -101,16 +131,19 @@ class SandboxClient:
             except SessionNotFound:
                 pass  # already reaped: nothing left to close
 
-    async def _send(self, method: str, path: str, **kwargs: object) -> tuple[int, bytes]:
+    async def _send(self, method: str, path: str, base: str | None = None, **kwargs: object) -> tuple[int, bytes]:
+        base = base or self.base_url
         try:
-            async with self._session().request(method, self.base_url + path, **kwargs) as response:  # type: ignore[arg-type]
+            async with self._session().request(method, base + path, **kwargs) as response:  # type: ignore[arg-type]
                 status, content = response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise SandboxUnavailable(f"sandbox service at {self.base_url} unreachable: "
+            raise SandboxUnavailable(f"sandbox service at {base} unreachable: "
                                      f"{type(exc).__name__}: {exc}") from exc
         if 200 <= status < 300:
             return status, content
         detail = _detail(content)
+        if status == 421:
+            raise WrongReplica(detail)
         if status == 404:
             raise SessionNotFound(detail)
         if status == 503 and b'"PoolExhausted"' in content:

@@ -25,6 +25,21 @@ class SessionNotFound(SandboxError):
         self.session_id = session_id
 
 
+class WrongReplica(SandboxError):
+    """The session lives on another replica: the caller sent it past the session's `url`.
+
+    421 Misdirected Request rather than 404, so a routing fault (a client that sends a
+    session's calls through the balancing Service) is not mistaken for an expired session.
+    """
+
+    http_status = 421
+
+    def __init__(self, session_id: str, replica: str) -> None:
+        super().__init__(f"sandbox session {session_id!r} was not opened on this replica ({replica!r}); send every "
+                         "call of a session to the url POST /sessions answered with")
+        self.session_id = session_id
+
+
 class PoolExhausted(SandboxError):
     """Every worker is busy and none became free in time; retry later or add replicas."""
 

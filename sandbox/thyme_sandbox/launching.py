@@ -10,8 +10,9 @@ Two launchers behind one small interface, picked by name (`launcher_for`):
   no capabilities and an unprivileged uid. Cold start is measured in
   tests/bench/bench_sandbox.py; the warm pool hides it.
 - `process`: in a cluster the sandbox pod itself runs under the `gvisor` RuntimeClass
-  and cannot nest runsc, so a worker is a plain child process with its own uid (when
-  the service runs as root) and the same rlimits, which the worker applies to itself.
+  and cannot nest runsc, so a worker is a plain child process that switches to a uid
+  of its own, enters its own user and network namespaces and applies the same rlimits
+  to itself (see `ProcessLauncher`).
 
 Either way the worker is killed from outside for wall time; its own rlimits cover CPU,
 memory, processes, file size and open files.
@@ -119,8 +120,9 @@ def system_links() -> list[str]:
     return [p for p in SYSTEM_DIRS if os.path.islink(p)]
 
 
-def worker_config(limits: Limits, stdout_limit: int) -> str:
-    return json.dumps({"limits": limits.__dict__, "stdout_limit": stdout_limit})
+def worker_config(limits: Limits, stdout_limit: int, uid: int | None = None) -> str:
+    """The worker's settings; with `uid`, the worker switches to it and isolates itself first."""
+    return json.dumps({"limits": limits.__dict__, "stdout_limit": stdout_limit, "uid": uid})
 
 
 class WorkerProcess:
@@ -249,42 +251,146 @@ class RunscLauncher:
                              inside_input=SANDBOX_INPUT, inside_out=SANDBOX_OUT)
 
 
+# Each process-launcher worker gets uid/gid FIRST_WORKER_UID + slot: its files, its
+# processes and its /proc entries are then another user's to every other session and
+# to the server (uid 0 inside the gVisor pod), which is what keeps one trajectory from
+# reading or rewriting another's images, signalling the server or reading its /proc.
+FIRST_WORKER_UID = 20000
+# What the server needs, and the pod grants, to run workers under their own uids:
+# set their uids, hand them their directories, signal them, and clean up after them.
+PROCESS_LAUNCHER_CAPABILITIES = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE",
+                                 "CAP_FOWNER")
+# Takes the worker's uid, then execs the worker: the exec, not a setuid in the worker
+# itself, is what leaves the new process its own /proc/self (after a uid change a
+# process is non-dumpable and /proc/self is root's), where it writes its namespace maps.
+_BECOME_UID = ("import os, sys\n"
+               "uid = int(sys.argv[1])\n"
+               "os.setgroups([]); os.setresgid(uid, uid, uid); os.setresuid(uid, uid, uid)\n"
+               "os.execv(sys.argv[2], sys.argv[2:])\n")
+# Kills every process of one uid (the worker and whatever it left behind, setsid or
+# not): a process of that uid may signal exactly its own uid's processes, so
+# kill(-1) from it reaches those and nothing else.
+_REAP_UID = ("import os, signal, sys\n"
+             "uid = int(sys.argv[1])\n"
+             "os.setgroups([]); os.setresgid(uid, uid, uid); os.setresuid(uid, uid, uid)\n"
+             "for _ in range(3):  # a process forking as it dies is caught by the next pass\n"
+             "    try:\n        os.kill(-1, signal.SIGKILL)\n    except ProcessLookupError:\n        break\n")
+
+
+class UidSlots:
+    """The worker uids in use; a uid is reused only after all its processes are dead."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.free = count, list(range(count))
+
+    def take(self) -> int:
+        if not self.free:
+            raise WorkerFailed(f"all {self.count} worker uids from {FIRST_WORKER_UID} are in use")
+        return FIRST_WORKER_UID + self.free.pop(0)
+
+    def give_back(self, uid: int) -> None:
+        self.free.append(uid - FIRST_WORKER_UID)
+        self.free.sort()
+
+
+def can_switch_uids() -> bool:
+    """Whether this process may start workers under other uids: CAP_SETUID and CAP_SETGID held."""
+    try:
+        with open("/proc/self/status") as status:
+            line = next(line for line in status if line.startswith("CapEff:"))
+    except (OSError, StopIteration):
+        return os.geteuid() == 0
+    setgid_setuid = (1 << 6) | (1 << 7)
+    return int(line.split()[1], 16) & setgid_setuid == setgid_setuid
+
+
+class ProcessWorker(WorkerProcess):
+    """A process-launcher worker: killed with everything its uid runs, then its uid is freed."""
+
+    def __init__(self, *args: Any, uid: int, slots: UidSlots, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.uid, self._slots = uid, slots
+
+    async def kill(self) -> None:
+        self.signal_kill()
+        await self.proc.wait()
+        reaper = await asyncio.create_subprocess_exec(
+            sys.executable, "-S", "-c", _REAP_UID, str(self.uid),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        await reaper.wait()
+        shutil.rmtree(self.dirs.root, ignore_errors=True)
+        self._slots.give_back(self.uid)
+
+
 class ProcessLauncher:
     """Starts each worker as a plain child process: for pods that already run under gVisor.
 
-    No filesystem view of its own: the pod's read-only root filesystem and the worker's
-    uid are what keep it in its directory, so use this only inside such a pod.
+    gVisor is the boundary to the node; inside the pod each worker is its own user and
+    its own network: the server (root inside the sandbox kernel, holding only
+    PROCESS_LAUNCHER_CAPABILITIES) execs the worker under its slot's uid, and the worker,
+    before it imports anything, enters new user and network namespaces (so neither the
+    service's port nor anything else on the pod's network is reachable) and drops every
+    capability. Its directories belong to it alone. The launcher refuses
+    to start without the right to switch uids: sessions sharing the server's uid could
+    read each other's images and signal the server.
+
+    The spawn passes no `user=`/`group=` keywords: uvloop's `subprocess_exec`, which the
+    server runs on, refuses them; the worker drops privileges itself.
     """
 
     name = "process"
 
-    def __init__(self, state_dir: Path, limits: Limits, stdout_limit: int) -> None:
+    def __init__(self, state_dir: Path, limits: Limits, stdout_limit: int, max_workers: int = 64) -> None:
+        if not can_switch_uids():
+            raise ValueError(
+                "launcher 'process' runs each worker under its own uid and needs to start as root inside the "
+                "gVisor pod (runAsUser: 0, capabilities " + ", ".join(PROCESS_LAUNCHER_CAPABILITIES) + "); "
+                "refusing to run every session under the server's own uid")
         self.state_dir, self.limits, self.stdout_limit = state_dir, limits, stdout_limit
+        # Twice the live workers: a discarded worker's uid comes back only once the reaper
+        # is done, and its replacement must not wait for that.
+        self.slots = UidSlots(2 * max_workers)
+        self.workers_dir = state_dir / "workers"
+        self.workers_dir.mkdir(parents=True, exist_ok=True)
+        # Traversable, not listable, not writable: a worker reaches its own directory,
+        # learns no other's name, and leaves nothing beside it. (In the pod the state dir
+        # is the root of the emptyDir, world-writable until this chmod.)
+        for path in (state_dir, self.workers_dir):
+            os.chmod(path, 0o711)
+        from thyme_sandbox import isolation
+
+        isolation.wipe_environment_block()  # workers may be able to read /proc/<server>/environ
         self.counter = 0
 
     async def start(self) -> WorkerProcess:
         self.counter += 1
-        name = f"proc-{os.getpid()}-{self.counter}"
-        dirs = WorkerDirs(self.state_dir / "workers" / name)
-        for path in (dirs.input, dirs.out):
-            path.mkdir(parents=True)
-        as_root = os.geteuid() == 0
-        if as_root:
-            os.chown(dirs.out, WORKER_UID, WORKER_UID)
-        env = {**WORKER_ENV, "MPLCONFIGDIR": str(dirs.out),
-               "THYME_WORKER_CONFIG": worker_config(self.limits, self.stdout_limit)}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-u", str(Path(__file__).with_name("worker.py")),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-            env=env, cwd=str(dirs.out), start_new_session=True, limit=1 << 20,
-            user=WORKER_UID if as_root else None, group=WORKER_UID if as_root else None,
-        )
-        return WorkerProcess(proc, dirs, name, cleanup=[], inside_input=str(dirs.input),
-                             inside_out=str(dirs.out))
+        name = f"proc-{os.getpid()}-{self.counter}-{os.urandom(6).hex()}"
+        uid = self.slots.take()
+        dirs = WorkerDirs(self.workers_dir / name)
+        try:
+            dirs.root.mkdir(mode=0o711)
+            dirs.input.mkdir(mode=0o750)  # the server writes the image; only this worker's group reads it
+            os.chown(dirs.input, os.geteuid(), uid)
+            dirs.out.mkdir(mode=0o700)
+            os.chown(dirs.out, uid, uid)
+            env = {**WORKER_ENV, "MPLCONFIGDIR": str(dirs.out), "HOME": str(dirs.out), "TMPDIR": str(dirs.out),
+                   "THYME_WORKER_CONFIG": worker_config(self.limits, self.stdout_limit, uid=uid)}
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-S", "-c", _BECOME_UID, str(uid),
+                sys.executable, "-u", str(Path(__file__).with_name("worker.py")),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+                env=env, cwd=str(dirs.out), start_new_session=True, limit=1 << 20,
+            )
+        except BaseException:
+            shutil.rmtree(dirs.root, ignore_errors=True)
+            self.slots.give_back(uid)
+            raise
+        return ProcessWorker(proc, dirs, name, cleanup=[], inside_input=str(dirs.input),
+                             inside_out=str(dirs.out), uid=uid, slots=self.slots)
 
 
 def launcher_for(kind: str, state_dir: Path, limits: Limits, stdout_limit: int,
-                 runsc: str | None = None) -> RunscLauncher | ProcessLauncher:
+                 runsc: str | None = None, max_workers: int = 64) -> RunscLauncher | ProcessLauncher:
     """`runsc` (local isolation) or `process` (inside a gVisor pod); errors name the fix."""
     if kind == "runsc":
         binary = runsc or shutil.which("runsc")
@@ -293,5 +399,5 @@ def launcher_for(kind: str, state_dir: Path, limits: Limits, stdout_limit: int,
                              "inside a pod that already runs under gVisor use --launcher process")
         return RunscLauncher(binary, state_dir, limits, stdout_limit)
     if kind == "process":
-        return ProcessLauncher(state_dir, limits, stdout_limit)
+        return ProcessLauncher(state_dir, limits, stdout_limit, max_workers)
     raise ValueError(f"unknown launcher {kind!r}: expected 'runsc' or 'process'")

@@ -19,7 +19,10 @@ class CreateSession(BaseModel):
 
 
 class SessionCreated(BaseModel):
-    session_id: str
+    session_id: str = Field(..., description="<replica>-<random>: names the replica that holds the session.")
+    url: str | None = Field(
+        None, description="Base URL of the replica holding the session, when it has one of its own (a pod's IP); "
+                          "every later call of the session goes there, not through a balancing Service.")
 
 
 class RunRequest(BaseModel):

@@ -50,7 +50,7 @@ def create_app(settings: SandboxSettings) -> FastAPI:
                 image = base64.b64decode(body.image, validate=True)
             except (binascii.Error, ValueError):
                 raise BadImage("the session image is not valid base64") from None
-        return SessionCreated(session_id=await service.sessions.create(image))
+        return SessionCreated(session_id=await service.sessions.create(image), url=settings.replica_url)
 
     @app.post("/sessions/{session_id}/run")
     async def run(session_id: str, body: RunRequest) -> RunResult:

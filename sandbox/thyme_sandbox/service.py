@@ -48,7 +48,7 @@ class SandboxService:
         limits = Limits(memory_bytes=settings.memory_bytes, cpu_seconds=settings.cpu_seconds,
                         processes=settings.processes, file_bytes=settings.file_bytes)
         self.launcher = launcher_for(settings.launcher, self.state_dir, limits, settings.stdout_limit,
-                                     settings.runsc)
+                                     settings.runsc, settings.max_workers)
         self.pool = WorkerPool(self.launcher, PoolSettings(
             size=settings.pool_size, max_workers=settings.max_workers, max_starts=settings.max_starts,
             acquire_timeout=settings.acquire_timeout), self.metrics)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from thyme_sandbox import preprocess
-from thyme_sandbox.errors import BadImage, SessionNotFound, WorkerFailed
+from thyme_sandbox.errors import BadImage, SessionNotFound, WorkerFailed, WrongReplica
 from thyme_sandbox.launching import WorkerProcess
 from thyme_sandbox.metrics import SandboxMetrics
 from thyme_sandbox.pool import WorkerPool
@@ -79,6 +79,9 @@ class SessionManager:
         self.pool, self.settings, self.metrics = pool, settings, metrics
         self.image_sink = image_sink
         self.sessions: dict[str, Session] = {}
+        # Prefix of every session id opened here, so a call that reached the wrong
+        # replica is told so (421) instead of "no such session".
+        self.replica = secrets.token_hex(4)
 
     async def create(self, image: bytes | None) -> str:
         facts = image_facts(image) if image is not None else None
@@ -95,7 +98,7 @@ class SessionManager:
             await self.pool.discard(worker)
             raise WorkerFailed("a sandbox worker died while its session was being opened; retry") from None
         session = Session(
-            id=secrets.token_hex(12), worker=worker,
+            id=f"{self.replica}-{secrets.token_hex(12)}", worker=worker,
             facts=preprocess.ImageFacts(input_path=input_path, width=facts[1] if facts else None,
                                         height=facts[2] if facts else None, output_dir=worker.inside_out))
         self.sessions[session.id] = session
@@ -106,12 +109,13 @@ class SessionManager:
         try:
             return self.sessions[session_id]
         except KeyError:
+            if not session_id.startswith(self.replica + "-"):
+                raise WrongReplica(session_id, self.replica) from None
             raise SessionNotFound(session_id) from None
 
     async def close(self, session_id: str) -> None:
-        session = self.sessions.pop(session_id, None)
-        if session is None:
-            raise SessionNotFound(session_id)
+        session = self.get(session_id)
+        self.sessions.pop(session_id, None)
         self.metrics.sessions.set(len(self.sessions))
         async with session.lock:
             if not session.released:
@@ -175,8 +179,11 @@ class SessionManager:
             result.image_keys = self.image_sink(session.id, session.calls, blobs)
         else:
             result.images = [base64.b64encode(b).decode() for b in blobs]
-        if reply.get("scratch_bytes", 0) > self.settings.scratch_bytes:
-            await self._kill(session, f"the session wrote {reply['scratch_bytes']} bytes to its scratch directory, "
+        # Measured here, on the host side of the worker's directory: a worker's own count
+        # is whatever its user code makes it say.
+        used = await asyncio.to_thread(scratch_bytes, worker.dirs.out)
+        if used > self.settings.scratch_bytes:
+            await self._kill(session, f"the session wrote {used} bytes to its scratch directory, "
                                       f"over the {self.settings.scratch_bytes} byte limit")
             result.status, result.error = "error", ErrorInfo(type="ScratchQuotaExceeded", message=session.dead or "")
         return result
@@ -185,6 +192,19 @@ class SessionManager:
         session.dead = reason
         session.released = True
         await self.pool.discard(session.worker)
+
+
+def scratch_bytes(root: os.PathLike[str] | str) -> int:
+    """Bytes of every file under `root`, links not followed (a link counts as itself)."""
+    total = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(folder, name))
+            except OSError:
+                continue
+            total += max(info.st_size, info.st_blocks * 512)  # sparse files count at their size
+    return total
 
 
 def _death(code: int | None) -> tuple[str, str]:

@@ -31,6 +31,11 @@ class SandboxSettings(BaseModel):
     file_bytes: int = Field(64 << 20, ge=1 << 20, description="Largest file a call may write (RLIMIT_FSIZE).")
     scratch_bytes: int = Field(256 << 20, ge=1 << 20, description="Bytes a session may keep in its scratch dir.")
     stdout_limit: int = Field(16384, ge=256, le=16 << 20, description="Characters of stdout kept per call.")
+    replica_url: str | None = Field(
+        None, pattern=r"^https?://[^\s/]+$",
+        description="This replica's own base URL (in a pod: http://$(POD_IP):8080). Sessions opened here name it, "
+                    "and clients send the session's calls to it: a Service balancing across replicas would send "
+                    "them to pods that never saw the session.")
     images_to: Literal["inline", "store"] = Field(
         "inline", description="inline: images come back base64 in the result; store: written to store_uri.")
     store_uri: str | None = Field(None, description="Artifact store for images_to=store (s3://bucket/prefix).")

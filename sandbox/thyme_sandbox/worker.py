@@ -1,7 +1,7 @@
 """The program that runs inside one sandbox: a persistent Python serving one session.
 
 Started by `launching.py` under gVisor (or, in a pod that is already gVisor, as a plain
-process), it imports Pillow, numpy and cv2 once, lowers its own rlimits, says "ready",
+process that first makes itself its own user on its own network: `isolation.py`), it imports Pillow, numpy and cv2 once, lowers its own rlimits, says "ready",
 and then executes the session's calls in one namespace so variables and imports persist
 across calls, as they did in the reference's execution context. Requests and replies
 are frames on the fds that were stdin and stdout; fds 0-2 are then pointed at
@@ -25,7 +25,7 @@ import traceback
 if __package__ in (None, ""):  # run as a script inside the sandbox
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from thyme_sandbox import framing, harvesting  # noqa: E402
+from thyme_sandbox import framing, harvesting, isolation  # noqa: E402
 
 CODE_FILENAME = "<code>"
 MAX_IMAGE_BYTES = 32 * 1024 * 1024
@@ -146,20 +146,8 @@ class Session:
                     blobs.append(image.read())
                 names.append(os.path.relpath(path, self.out_dir))
         header = {"status": status, "stdout": stdout, "stdout_truncated": captured.dropped > 0,
-                  "error": error, "images": names, "exec_seconds": wall,
-                  "scratch_bytes": _tree_bytes(self.out_dir)}
+                  "error": error, "images": names, "exec_seconds": wall}
         return header, blobs
-
-
-def _tree_bytes(root: str) -> int:
-    total = 0
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def _restore_std_fds() -> None:
@@ -199,9 +187,15 @@ def serve(chan_in: int, chan_out: int, limits: dict[str, int], stdout_limit: int
 
 
 def main() -> None:
+    config = json.loads(os.environ.get("THYME_WORKER_CONFIG", "{}"))
     chan_in, chan_out = os.dup(0), os.dup(1)
     _restore_std_fds()
-    config = json.loads(os.environ.get("THYME_WORKER_CONFIG", "{}"))
+    if config.get("uid") is not None:  # the process launcher: isolate before importing anything
+        try:
+            isolation.become_worker(int(config["uid"]))
+        except OSError as exc:  # say why instead of "ready": the pool logs it and never uses this worker
+            framing.write_all(chan_out, framing.encode({"ready": False, "error": f"isolation failed: {exc}"}))
+            sys.exit(1)
     limits = {"memory_bytes": 1 << 30, "cpu_seconds": 120, "processes": 16, "file_bytes": 64 << 20,
               "open_files": 256, **config.get("limits", {})}
     serve(chan_in, chan_out, limits, int(config.get("stdout_limit", 16384)))

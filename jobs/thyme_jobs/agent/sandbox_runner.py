@@ -32,7 +32,8 @@ def _service_faults() -> tuple[type[BaseException], ...]:
             mod = __import__(module, fromlist=["_"])
         except ImportError:
             continue
-        for name in ("SandboxError", "SandboxClientError", "SessionNotFound", "PoolExhausted", "SandboxUnavailable"):
+        for name in ("SandboxError", "SandboxClientError", "SessionNotFound", "WrongReplica", "PoolExhausted",
+                     "SandboxUnavailable"):
             cls = getattr(mod, name, None)
             if isinstance(cls, type) and issubclass(cls, BaseException):
                 found.append(cls)
@@ -69,10 +70,11 @@ class SandboxRunner:
         self._faults = _service_faults()
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> "SandboxRunner":
-        from thyme_sandbox.client import SandboxClient
+    def from_url(cls, url: str, sandbox_timeout: float = 10.0, **kwargs: Any) -> "SandboxRunner":
+        """A runner over a client whose HTTP time limit fits calls of `sandbox_timeout` seconds."""
+        from thyme_sandbox.client import SandboxClient, call_timeout
 
-        return cls(SandboxClient(url), **kwargs)
+        return cls(SandboxClient(url, timeout=call_timeout(sandbox_timeout)), **kwargs)
 
     async def run(self, trajectory_id: str, code: str, image: bytes | None) -> CodeResult:
         try:

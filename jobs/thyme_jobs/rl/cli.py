@@ -28,8 +28,10 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(args.config)
     except (failures.InputError, OSError) as exc:  # OSError: the --config file cannot be read
         return failures.usage_error("rl", exc)
+    from thyme_jobs.rl.faults import SandboxFaultsExceeded
     from thyme_jobs.rl.judge import JudgeError
     from thyme_jobs.rl.main import run_stage
+    from thyme_jobs.rl.readiness import ServerNotReady
 
     try:
         return run_stage(cfg)
@@ -38,4 +40,7 @@ def run(args: argparse.Namespace) -> int:
     except JudgeError as exc:
         print(f"thyme rl: the judge failed for good, stopping (resume picks up from the last checkpoint): {exc}",
               file=sys.stderr)
+        return 3
+    except (SandboxFaultsExceeded, ServerNotReady) as exc:
+        print(f"thyme rl: stopping (resume picks up from the last checkpoint): {exc}", file=sys.stderr)
         return 3

@@ -83,6 +83,21 @@ class RLConfig(BaseModel):
     rewards: RewardWeights = Field(default_factory=RewardWeights)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     sandbox_url: str = Field(description="Base URL of the sandbox service, such as http://thyme-sandbox:8080.")
+    sandbox_timeout_seconds: float = Field(
+        10.0, gt=0, le=600, description="The service's wall-time limit per call; each HTTP request may take this "
+                                        "plus the time to get a worker and a margin, never a fixed 60 s.")
+    sandbox_max_sessions: int | None = Field(
+        None, ge=1, le=65536, description="Sandbox sessions the service holds at once (replicas x workers per "
+                                          "replica); the rollout opens no more, in waves. null: no bound.")
+    sandbox_max_fault_rate: float = Field(
+        0.1, ge=0, le=1, description="Share of a step's trajectories a sandbox fault (service down, pool "
+                                     "exhausted, lost session) may cut short; past it the step is not trained on "
+                                     "and is rolled out again.")
+    sandbox_max_fault_steps: int = Field(
+        3, ge=1, le=1000, description="Steps in a row over sandbox_max_fault_rate before the stage fails.")
+    server_wait_seconds: float = Field(
+        900.0, ge=0, le=86400, description="How long the first step waits for the sandbox (/readyz) and the judge "
+                                           "(/health) to come up before the stage fails naming the server.")
     # optimisation
     learning_rate: float = Field(recipe.RL_LEARNING_RATE, gt=0, le=1, description="AdamW learning rate (Thyme used 5e-7).")
     kl_beta: float = Field(recipe.RL_KL_BETA, ge=0, le=10, description="Weight of the k3 KL penalty to the reference model.")

@@ -24,6 +24,14 @@ error log line, `rl/status.json` with state `judge_outage`), and the step is rol
 again; after `judge.max_outage_steps` outages in a row the stage fails with the judge's
 error (exit code 3). An outage never turns into rewards of 0. An outage on any rank is
 the step's outage on every rank.
+
+Sandbox faults (`faults.py`) are handled alike: a trajectory the service cut short gets
+no weight in the update, and a step where more than `sandbox_max_fault_rate` of the
+trajectories faulted is not trained on, is marked (`sandbox/outage` = 1, `rl/status.json`
+state `sandbox_faults`) and rolled out again, `sandbox_max_fault_steps` times in a row
+at most. Before the first step the trainer waits, bounded by `server_wait_seconds`, for
+the sandbox's /readyz and the judge's /health; a step holds at most
+`sandbox_max_sessions` sessions (per process, its share), rolled out in waves.
 """
 
 from __future__ import annotations
@@ -48,7 +56,8 @@ from thyme_jobs.agent import loop as rollout
 from thyme_jobs.agent.encoding import TrajectoryEncoder
 from thyme_jobs.agent.sandbox_runner import SandboxRunner
 from thyme_jobs.modelio import checkpoints as store_checkpoints
-from thyme_jobs.rl import advantages, checkpoints, grpo, prompts, ranks, records, scoring, updates
+from thyme_jobs.rl import (advantages, checkpoints, faults, grpo, prompts, ranks, readiness, records, scoring,
+                           updates, waves)
 from thyme_jobs.rl.config import RLConfig
 from thyme_jobs.rl.judge import JudgeClient, JudgeError, JudgeStats
 
@@ -69,6 +78,9 @@ class LoopState:
     last_mean_reward: float | None = None
     outage_steps: int = 0
     consecutive_outages: int = 0
+    sandbox_fault_steps: int = 0
+    consecutive_sandbox_faults: int = 0
+    sandbox_fault_trajectories: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -196,12 +208,13 @@ async def _train(stage: Stage, runner: thyme_code.CodeRunner | None) -> None:
         if cfg.judge.endpoint else contextlib.nullcontext(None)
     )
     owned = runner is None
-    runner = runner or SandboxRunner.from_url(cfg.sandbox_url)
+    runner = runner or SandboxRunner.from_url(cfg.sandbox_url, sandbox_timeout=cfg.sandbox_timeout_seconds)
     try:
+        await _wait_for_servers(cfg, sandbox=owned)
         async with judge_cm as judge:
             while stage.state.step < cfg.steps:
                 if not await _one_step(stage, runner, judge):
-                    continue  # a judge outage: the same step again, until max_outage_steps in a row
+                    continue  # a judge or sandbox outage: the same step again, until its limit in a row
                 step = stage.state.step
                 if step % cfg.save_steps == 0 or step == cfg.steps:
                     key = checkpoints.save(stage.run, step, stage.update, stage.processor, vars(stage.state),
@@ -212,8 +225,28 @@ async def _train(stage: Stage, runner: thyme_code.CodeRunner | None) -> None:
             await runner.aclose()
 
 
+async def _wait_for_servers(cfg: RLConfig, sandbox: bool) -> None:
+    """The sandbox (when this stage talks to the service) and the judge, up before step one."""
+    probes = [readiness.sandbox_probe(cfg.sandbox_url)] if sandbox else []
+    if cfg.judge.endpoint:
+        probes.append(readiness.judge_probe(cfg.judge.endpoint))
+    if probes:
+        await readiness.wait_ready(probes, cfg.server_wait_seconds)
+
+
+async def _roll_out(stage: Stage, trajectories: list[rollout.Trajectory], runner: thyme_code.CodeRunner,
+                    seed: int) -> None:
+    """All trajectories, in waves no larger than this process's share of the sandbox sessions."""
+    budget = waves.session_budget(stage.cfg.sandbox_max_sessions, stage.world.size)
+    for index, wave in enumerate(waves.waves(trajectories, budget)):
+        # One wave keeps the step's seed; later waves get their own, or a group split
+        # across waves would sample the same completions twice.
+        await rollout.rollout(wave, stage.engine, thyme_code.ThymeCode(runner), _settings(stage.cfg),
+                              seed=seed + index * 7919)
+
+
 async def _one_step(stage: Stage, runner: thyme_code.CodeRunner, judge: JudgeClient | None) -> bool:
-    """Roll out, score and update once; False when a judge outage left the step undone."""
+    """Roll out, score and update once; False when a judge or sandbox outage left the step undone."""
     cfg, state, world = stage.cfg, stage.state, stage.world
     step = state.step + 1
     groups = ranks.group_share(cfg.batch_size, world)
@@ -222,8 +255,7 @@ async def _one_step(stage: Stage, runner: thyme_code.CodeRunner, judge: JudgeCli
     trajectories = prompts.trajectories_for(stage.run, picked, step, cfg.num_generations, first_group=groups.start)
     started = time.perf_counter()
     # Distinct sampling seeds per rank; a single process keeps its historical seed.
-    await rollout.rollout(trajectories, stage.engine, thyme_code.ThymeCode(runner), _settings(cfg),
-                          seed=(cfg.seed + step) * world.size + world.rank)
+    await _roll_out(stage, trajectories, runner, seed=(cfg.seed + step) * world.size + world.rank)
     seconds = time.perf_counter() - started
     requests = [scoring.ScoreRequest(t.question, t.completion, t.truth) for t in trajectories]
     scores, outage = None, None
@@ -237,9 +269,14 @@ async def _one_step(stage: Stage, runner: thyme_code.CodeRunner, judge: JudgeCli
     metrics = records.rollout_metrics(whole.trajectories, whole.seconds)
     if whole.outage is not None:
         return _outage(stage, step, whole, metrics, own=outage)
-    state.consecutive_outages = 0
+    valid = faults.valid_mask(whole.trajectories)
+    state.sandbox_fault_trajectories += len(valid) - sum(valid)
+    if faults.too_many(valid, cfg.sandbox_max_fault_rate):
+        return _sandbox_outage(stage, step, whole, metrics, valid)
+    state.consecutive_outages = state.consecutive_sandbox_faults = 0
     totals = torch.tensor([s.total for s in whole.scores])
-    adv = advantages.group_advantages(totals, cfg.num_generations)
+    adv = advantages.group_advantages(totals, cfg.num_generations,
+                                      valid=torch.tensor(valid))
     first = groups.start * cfg.num_generations
     encoded = _encode_all(stage, trajectories)
     train_stats = grpo.grpo_update(stage.update, stage.reference, encoded, adv[first:first + len(trajectories)],
@@ -247,13 +284,15 @@ async def _one_step(stage: Stage, runner: thyme_code.CodeRunner, judge: JudgeCli
     if hasattr(stage.engine, "sync_weights"):
         with stage.update.full_weights() as model:
             stage.engine.sync_weights(model)
-    metrics |= records.reward_metrics(whole.scores) | records.judge_metrics(whole.judge, outage=False)
+    metrics |= records.reward_metrics([s for s, ok in zip(whole.scores, valid) if ok] or whole.scores)
+    metrics |= records.judge_metrics(whole.judge, outage=False) | _fault_metrics(valid, outage=False)
     metrics |= {f"train/{k}": v for k, v in train_stats.items()}
     metrics["reward/zero_variance_groups"] = advantages.zero_variance_fraction(totals, cfg.num_generations)
     mean_reward = metrics["reward/total"]
     state.step, state.last_mean_reward = step, mean_reward
-    state.reward_sum += sum(s.total for s in whole.scores)
-    state.reward_count += len(whole.scores)
+    trained = [s for s, ok in zip(whole.scores, valid) if ok]
+    state.reward_sum += sum(s.total for s in trained)
+    state.reward_count += len(trained)
     _write_step(stage, step, whole, adv.tolist(), metrics)
     _write_status(stage, "running", f"step {step}/{cfg.steps}: mean reward {mean_reward:.4f}")
     if world.is_main:
@@ -283,6 +322,34 @@ def _outage(stage: Stage, step: int, whole: records.StepShare, metrics: dict[str
     return False
 
 
+def _fault_metrics(valid: list[bool], outage: bool) -> dict[str, float]:
+    return {"sandbox/fault_rate": faults.fault_rate(valid), "sandbox/untrained_trajectories": float(valid.count(False)),
+            "sandbox/outage": float(outage)}
+
+
+def _sandbox_outage(stage: Stage, step: int, whole: records.StepShare, metrics: dict[str, float],
+                    valid: list[bool]) -> bool:
+    """Too many trajectories cut short by sandbox faults: no update; past the limit in a row, the stage fails."""
+    state, cfg = stage.state, stage.cfg
+    state.sandbox_fault_steps += 1
+    state.consecutive_sandbox_faults += 1
+    rate = faults.fault_rate(valid)
+    message = (f"step {step}: {valid.count(False)} of {len(valid)} trajectories cut short by sandbox faults "
+               f"({rate:.0%} > sandbox_max_fault_rate {cfg.sandbox_max_fault_rate:.0%}); first: "
+               f"{next((t.failure for t in whole.trajectories if t.finish_reason == faults.SANDBOX_FAULT), '')}")
+    if stage.world.is_main:
+        log.error("rl: %s; no update, the step will be rolled out again (%d in a row)", message,
+                  state.consecutive_sandbox_faults)
+    metrics |= _fault_metrics(valid, outage=True)
+    _write_step(stage, step, whole, None, metrics)
+    _write_status(stage, "sandbox_faults", message)
+    if state.consecutive_sandbox_faults >= cfg.sandbox_max_fault_steps:
+        raise faults.SandboxFaultsExceeded(
+            f"{state.consecutive_sandbox_faults} steps in a row over the sandbox fault limit; last {message}; "
+            "check the sandbox pods (kubectl logs) and sandbox.replicas/memory")
+    return False
+
+
 def _settings(cfg: RLConfig) -> rollout.RolloutSettings:
     return rollout.RolloutSettings(
         max_rounds=cfg.max_rounds,
@@ -306,6 +373,9 @@ def _encode_all(stage: Stage, trajectories: list[rollout.Trajectory]) -> list[gr
     """
     out = []
     for t in trajectories:
+        if t.finish_reason == faults.SANDBOX_FAULT:  # cut short by the service: no signal, no loss
+            out.append(_prompt_only(stage, t))
+            continue
         try:
             out.append(stage.encoder.encode(t))
         except Exception as exc:  # a broken trajectory must not take the step down with it
@@ -378,6 +448,8 @@ def _finish(stage: Stage) -> None:
             "last_mean_reward": state.last_mean_reward,
             "trajectories_scored": state.reward_count,
             "judge_outage_steps": state.outage_steps,
+            "sandbox_fault_steps": state.sandbox_fault_steps,
+            "sandbox_fault_trajectories": state.sandbox_fault_trajectories,
             "accuracy": "rules, then judge" if cfg.judge.endpoint else "rule-only: no judge configured, "
                         "undecided answers scored 0 and consistency not measured",
             "rollouts": "rl/rollouts",

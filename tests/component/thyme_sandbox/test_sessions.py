@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from thyme_sandbox.client import PoolExhausted, SandboxClient, SandboxUnavailable, SessionNotFound
+from thyme_sandbox.client import PoolExhausted, SandboxClient, SandboxUnavailable, SessionNotFound, WrongReplica
 from thyme_sandbox.serving import InProcessServer
 from thyme_sandbox.settings import SandboxSettings
 
@@ -147,3 +147,69 @@ def test_thyme_sandbox_serve_runs_as_a_command(runsc, tmp_path):
     # uvicorn re-raises the SIGTERM it handled once shutdown is complete.
     assert proc.returncode in (0, -15), (tmp_path / "log").read_text()[-2000:]
     assert "Application shutdown complete" in (tmp_path / "log").read_text()
+
+
+async def test_sessions_across_replicas_behind_a_balancing_service_keep_their_state(runsc):
+    """Two replicas behind a per-connection balancer (a ClusterIP Service): every call finds its session."""
+    from testenv.balancer import RoundRobinBalancer
+    from testenv.processes import free_port
+
+    ports = [free_port(), free_port()]
+    replicas = [InProcessServer(SandboxSettings(runsc=str(runsc), pool_size=2, max_workers=4, acquire_timeout=60,
+                                                replica_url=f"http://127.0.0.1:{port}"), port=port)
+                for port in ports]
+    for replica in replicas:
+        replica.start()
+    balancer = RoundRobinBalancer([("127.0.0.1", port) for port in ports]).start()
+    try:
+        async with SandboxClient(balancer.url) as client:
+            sessions = [await client.create_session() for _ in range(4)]
+            for i, session in enumerate(sessions):
+                assert (await client.run(session, f"x = {i}")).status == "ok"
+            results = await asyncio.gather(*(client.run(s, "print(x)") for s in sessions))
+            assert [r.stdout for r in results] == [f"{i}\n" for i in range(4)], results
+            # both replicas hold sessions: the balancer spread them
+            assert len({s.split("-", 1)[0] for s in sessions}) == 2, sessions
+            for session in sessions:
+                await client.close_session(session)
+        # a call sent to the wrong replica says so (421), rather than "no such session"
+        async with SandboxClient(replicas[0].url) as first, SandboxClient(replicas[1].url) as second:
+            held = await first.create_session()
+            with pytest.raises(WrongReplica, match="not opened on this replica"):
+                await second.run(held, "print(1)")
+            await first.close_session(held)
+    finally:
+        balancer.stop()
+        for replica in replicas:
+            replica.stop()
+
+
+async def test_the_process_launcher_serves_the_way_the_pod_runs_it(pod_sandbox, photo):
+    """`thyme sandbox serve --launcher process` as the pod runs it: ready, stateful, one uid per session."""
+    async with SandboxClient(pod_sandbox.url) as client, client.session(photo) as a, client.session() as b:
+        assert await client.ready()
+        first = await a.run("x = 40\nprint(os.getuid(), os.getgid(), os.getgroups())")
+        second = await a.run("<code>print(x + 2)</code>")
+        crop = await a.run("Image.open(image_path).crop((0, 0, 100, 80)).save('c.png')\nprint(os.getcwd() + '/c.png')")
+        other = await b.run("print(os.getuid())")
+    assert first.status == "ok" and second.stdout == "42\n", (first, second)
+    uid, gid, groups = first.stdout.split(" ", 2)
+    assert int(uid) >= 20000 and gid == uid and groups.strip() == "[]", first.stdout
+    assert other.status == "ok" and int(other.stdout) not in (0, int(uid)), other
+    assert crop.status == "ok" and Image.open(io.BytesIO(crop.image_bytes()[0])).size == (100, 80), crop
+
+
+async def test_scratch_use_is_measured_by_the_service_not_reported_by_the_worker(runsc):
+    settings = SandboxSettings(runsc=str(runsc), pool_size=1, scratch_bytes=1 << 20, acquire_timeout=60)
+    server = InProcessServer(settings).start()
+    try:
+        async with SandboxClient(server.url) as client, client.session() as s:
+            # the worker's own bookkeeping is user code's to rewrite
+            result = await s.run("import sys\nmain = sys.modules['__main__']\n"
+                                 "for name in dir(main):\n"
+                                 "    if 'bytes' in name and callable(getattr(main, name)):\n"
+                                 "        setattr(main, name, lambda *a, **k: 0)\n"
+                                 "open('big.bin', 'wb').write(os.urandom(3 << 20))")
+    finally:
+        server.stop()
+    assert result.status == "error" and result.error.type == "ScratchQuotaExceeded", result

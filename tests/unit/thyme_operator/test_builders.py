@@ -72,11 +72,12 @@ def test_rl_sandbox_is_locked_down_and_denied_egress():
     sandbox = children[("Deployment", "demo-rl-sandbox")]["spec"]["template"]["spec"]
     assert sandbox["runtimeClassName"] == "gvisor"
     assert sandbox["automountServiceAccountToken"] is False
-    assert sandbox["securityContext"]["runAsNonRoot"] is True
     assert sandbox["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     csc = sandbox["containers"][0]["securityContext"]
     assert csc["readOnlyRootFilesystem"] is True and csc["allowPrivilegeEscalation"] is False
-    assert csc["capabilities"]["drop"] == ["ALL"]
+    # root of the pod's gVisor kernel, with only what giving each worker its own uid takes
+    assert csc["runAsUser"] == 0 and csc["capabilities"]["drop"] == ["ALL"]
+    assert csc["capabilities"]["add"] == ["SETUID", "SETGID", "KILL", "CHOWN", "DAC_OVERRIDE", "FOWNER"]
     policy = children[("NetworkPolicy", "demo-rl-sandbox-deny-egress")]["spec"]
     assert policy["egress"] == [] and "Egress" in policy["policyTypes"]
     assert policy["podSelector"]["matchLabels"].items() <= children[("Deployment", "demo-rl-sandbox")]["spec"]["template"]["metadata"]["labels"].items()
@@ -134,9 +135,16 @@ def test_sandbox_container_command_and_env_are_understood_by_the_sandbox_cli():
     assert args.host == "0.0.0.0" and args.launcher == "process"
     assert int(args.port) == container["ports"][0]["containerPort"]
     prefix = "THYME_SANDBOX_"
+    settings = {}
     for env in container["env"]:
+        if env["name"] == "POD_IP":  # the downward API's, for the replica URL below
+            assert env["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+            continue
         assert env["name"].startswith(prefix)
         assert env["name"].removeprefix(prefix).lower() in SandboxSettings.model_fields, env["name"]
+        settings[env["name"].removeprefix(prefix).lower()] = env["value"].replace("$(POD_IP)", "10.1.2.3")
+    parsed = SandboxSettings.model_validate(settings)  # every value is one the service accepts
+    assert parsed.replica_url == "http://10.1.2.3:8080" and parsed.launcher == "runsc"  # the flag sets process
 
 
 def test_rl_without_a_judge_is_rule_only_and_serves_none():
@@ -161,6 +169,34 @@ def test_a_usage_error_exit_fails_the_job_at_once_and_the_pod_reports_its_own_er
             {"action": "FailJob", "onExitCodes": {"containerName": container["name"], "operator": "In",
                                                   "values": [exits.USAGE_ERROR]}}]
         assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"  # podFailurePolicy requires it
+def test_rl_sandbox_capacity_follows_the_pods_memory_and_cpu():
+    children = _by_kind(stages.workloads(spec(stages__rl__sandbox={"memory": "4Gi", "cpu": "2", "replicas": 3,
+                                                                    "timeoutSeconds": 90}), OWNER, "rl", 1))
+    pod = children[("Deployment", "demo-rl-sandbox")]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {k: v.get("value") for k, v in _env(container).items()}
+    # (4096 - 512) Mi over 128 Mi + 256 Mi per worker is 9 workers; 2 cores allow 8
+    assert env["THYME_SANDBOX_MAX_WORKERS"] == "8" == env["THYME_SANDBOX_POOL_SIZE"]
+    assert int(env["THYME_SANDBOX_MEMORY_BYTES"]) == (4096 - 512) * 2**20 // 8 - 128 * 2**20
+    assert env["THYME_SANDBOX_CALL_TIMEOUT"] == "90" and env["THYME_SANDBOX_MAX_STARTS"] == "2"
+    assert env["THYME_SANDBOX_REPLICA_URL"] == "http://$(POD_IP):8080"
+    assert _env(container)["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    # every session's scratch at once fits the emptyDir, which is on disk and requested
+    scratch = int(env["THYME_SANDBOX_SCRATCH_BYTES"])
+    volume = pod["volumes"][0]["emptyDir"]
+    assert "medium" not in volume and volume["sizeLimit"] == container["resources"]["limits"]["ephemeral-storage"]
+    assert int(volume["sizeLimit"].removesuffix("Mi")) * 2**20 >= 8 * scratch
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert env["THYME_SANDBOX_STATE_DIR"] in mounts and mounts["/tmp"]["readOnly"] is True  # nothing shared
+    job = children[("Job", "demo-rl-1")]
+    config = json.loads(_env(job["spec"]["template"]["spec"]["containers"][0])["THYME_STAGE_CONFIG"]["value"])
+    assert config["sandbox_max_sessions"] == 3 * 8  # the trainer holds no more sessions than the pods do
+    assert config["sandbox_timeout_seconds"] == 90
+
+
+def test_a_sandbox_too_small_for_one_worker_is_refused_naming_the_field():
+    with pytest.raises(ValueError, match="sandbox.memory '512Mi'"):
+        stages.workloads(spec(stages__rl__sandbox={"memory": "512Mi"}), OWNER, "rl", 1)
 
 
 @pytest.mark.parametrize("stage", ["sft", "rl"])

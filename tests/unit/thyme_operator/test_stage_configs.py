@@ -43,7 +43,8 @@ def test_rl_without_sft_starts_from_the_base_model():
 
 
 # Fields whose value is the run's own, not a default: where it runs, what it reads.
-RUN_SPECIFIC = {"run_root", "model", "splits", "sandbox_url", "endpoint", "steps"}
+# sandbox_max_sessions: what the run's sandbox pods hold (replicas x workers), unbounded in a bare `thyme rl`
+RUN_SPECIFIC = {"run_root", "model", "splits", "sandbox_url", "endpoint", "steps", "sandbox_max_sessions"}
 
 
 def _agree(config: dict, model, path: str = "") -> list[str]:

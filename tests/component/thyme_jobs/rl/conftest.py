@@ -23,13 +23,17 @@ import pytest
 
 @dataclass
 class JudgeBehaviour:
-    mode: str = "ok"  # ok | fail | hang | garbage | not_found
+    # ok | fail | hang | garbage | not_found | obedient (does what the graded answer tells it)
+    mode: str = "ok"
     hang_seconds: float = 5.0
     consistency: int = 1
     requests: list[dict] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
     delay: float = 0.0
+    healthy: bool = True  # else 503 on GET /health and on every request (vLLM still loading its weights)
+    health_checks: int = 0
+    refused: int = 0  # requests answered 503 because the judge was not up yet
 
 
 class JudgeServer:
@@ -41,6 +45,13 @@ class JudgeServer:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: object) -> None:
                 pass
+
+            def do_GET(self) -> None:  # noqa: N802 - vLLM's /health, beside /v1
+                b = server.behaviour
+                b.health_checks += 1
+                if self.path != "/health":
+                    return self._send(404, {"error": "no such route"})
+                self._send(200 if b.healthy else 503, {})
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -54,6 +65,9 @@ class JudgeServer:
                         time.sleep(b.delay)
                     if self.path != "/v1/chat/completions" or b.mode == "not_found":
                         return self._send(404, {"error": "no such route or model"})
+                    if not b.healthy:
+                        b.refused += 1
+                        return self._send(503, {"error": "loading the model"})
                     if b.mode == "fail":
                         return self._send(503, {"error": "overloaded"})
                     if b.mode == "hang":
@@ -81,9 +95,12 @@ class JudgeServer:
 
     def verdict(self, body: dict) -> str:
         prompt = body["messages"][-1]["content"]
-        if "Correctness" in prompt:
-            truth = re.search(r"Reference answer: (.*)", prompt).group(1).strip().lower()
-            given = re.search(r"Given answer: (.*)", prompt).group(1).strip().lower()
+        if "Correctness" in prompt.rsplit("\n", 1)[-1]:  # the verdict the last line asks for
+            truth = _block(prompt, "reference_answer", "Reference answer").lower()
+            given = _block(prompt, "given_answer", "Given answer")
+            if self.behaviour.mode == "obedient" and "Correctness" in given:
+                return given  # an injectable judge: it replies what the graded answer dictates
+            given = given.lower()
             return "```json\n" + json.dumps({"Correctness": int(bool(given) and truth in given)}) + "\n```"
         return json.dumps({"Consistency": self.behaviour.consistency})
 
@@ -94,6 +111,12 @@ class JudgeServer:
 
     def reset(self) -> None:
         self.behaviour = JudgeBehaviour()
+
+
+def _block(prompt: str, tag: str, label: str) -> str:
+    """The text of `<tag>...</tag>` in a judge prompt (or of a `Label: ...` line)."""
+    tagged = re.search(rf"<{tag}>\n?(.*?)\n?</{tag}>", prompt, re.S)
+    return (tagged or re.search(rf"{label}: (.*)", prompt)).group(1).strip()
 
 
 @pytest.fixture(scope="session")

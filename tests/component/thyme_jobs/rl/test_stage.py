@@ -108,3 +108,123 @@ def test_a_judge_outage_is_loud_and_never_zero(tmp_path, tiny_model_dir, photo, 
     lines = [json.loads(x) for x in run.get_bytes("rl/rollouts/00000001.jsonl").decode().splitlines()]
     assert all(x["rewards"]["accuracy_source"] == "judge" and x["rewards"]["accuracy"] == 1.0 for x in lines)
     shutil.rmtree(local)
+
+
+class CodeThenAnswer:
+    """Writes one code block, then answers: every trajectory calls the sandbox once."""
+
+    def generate(self, requests: Sequence[Trajectory], sampling: Sampling, seed: int) -> list[Generation]:
+        if "</code>" in sampling.stop:
+            return [Generation("print(1)</code>", "stop", "</code>") for _ in requests]
+        out = []
+        for t in requests:
+            if t.tool_calls or t.sandbox_errors:
+                out.append(Generation("<think>it is</think><answer>red car</answer>", "stop", "</answer>"))
+            else:
+                out.append(Generation("<think>look</think><code>", "stop", "<code>"))
+        return out
+
+
+class FaultySandbox:
+    """A CodeRunner whose service fails (SandboxFault) for the trajectories `faulty` picks."""
+
+    def __init__(self, faulty) -> None:  # noqa: ANN001 - a predicate on the trajectory id
+        self.faulty, self.calls = faulty, []
+
+    async def run(self, trajectory_id: str, code: str, image: bytes | None):
+        from thyme_jobs.agent.thyme_code import CodeResult, SandboxFault
+
+        self.calls.append(trajectory_id)
+        if self.faulty(trajectory_id):
+            raise SandboxFault(f"trajectory {trajectory_id}: sandbox service fault SandboxUnavailable: refused")
+        return CodeResult(status="ok", stdout="1\n")
+
+    async def close(self, trajectory_id: str) -> None:
+        return None
+
+
+def test_sandbox_faults_get_no_weight_and_a_faulty_step_is_not_trained_on(tmp_path, tiny_model_dir, photo,
+                                                                          caplog) -> None:
+    from thyme_jobs.rl.faults import SandboxFaultsExceeded
+
+    root = make_run_root(tmp_path / "run", tiny_model_dir, photo)
+    run = stores.open_store(str(root))
+    # One trajectory of four faults: 25%, under a 50% limit. It trains on the rest, at weight 0 for it.
+    cfg = config(root, "http://127.0.0.1:9", None, num_generations=4, sandbox_max_fault_rate=0.5)
+    first = [None]
+
+    def one_of_four(trajectory_id: str) -> bool:
+        first[0] = first[0] or trajectory_id
+        return trajectory_id == first[0]
+
+    assert rl_main.run_stage(cfg, runner=FaultySandbox(one_of_four), engine=CodeThenAnswer()) == 0
+    lines = [json.loads(x) for x in run.get_bytes("rl/rollouts/00000001.jsonl").decode().splitlines()]
+    faulted = [x for x in lines if x["finish_reason"] == "sandbox_fault"]
+    assert len(faulted) == 1 and faulted[0]["advantage"] == 0.0, lines
+    manifest = stores.get_json(run, "rl/manifest.json")
+    assert manifest["sandbox_fault_trajectories"] == 1 and manifest["sandbox_fault_steps"] == 0
+    assert manifest["trajectories_scored"] == 3  # the faulted one is not in the stage's reward
+
+    # Every trajectory faults: no update, the step is marked and retried, then the stage fails.
+    root2 = make_run_root(tmp_path / "run2", tiny_model_dir, photo)
+    run2 = stores.open_store(str(root2))
+    cfg = config(root2, "http://127.0.0.1:9", None, num_generations=2, steps=3, sandbox_max_fault_steps=2)
+    with caplog.at_level(logging.ERROR), pytest.raises(SandboxFaultsExceeded, match="2 steps in a row"):
+        rl_main.run_stage(cfg, runner=FaultySandbox(lambda _id: True), engine=CodeThenAnswer())
+    assert sum("cut short by sandbox faults" in r.getMessage() for r in caplog.records) == 2
+    status = stores.get_json(run2, "rl/status.json")
+    assert status["state"] == "sandbox_faults" and "SandboxUnavailable" in status["message"]
+    assert not run2.exists("rl/checkpoints/00000001/manifest.json")
+
+
+def test_the_trainer_waits_for_a_judge_that_is_still_starting(tmp_path, tiny_model_dir, photo, judge) -> None:
+    import threading
+
+    root = make_run_root(tmp_path / "run", tiny_model_dir, photo)
+    judge.behaviour.healthy = False
+    threading.Timer(2.0, lambda: setattr(judge.behaviour, "healthy", True)).start()
+    cfg = config(root, "http://127.0.0.1:9", judge.endpoint, server_wait_seconds=60)
+    assert rl_main.run_stage(cfg, runner=FaultySandbox(lambda _id: False), engine=UndecidedAnswers()) == 0
+    assert judge.behaviour.health_checks >= 2
+    # no judge request was spent on a judge still starting: every one got a verdict
+    assert judge.behaviour.requests and judge.behaviour.refused == 0
+    assert stores.get_json(stores.open_store(str(root)), "rl/manifest.json")["judge_outage_steps"] == 0
+
+
+def test_a_judge_that_never_comes_up_fails_the_stage_naming_it(tmp_path, tiny_model_dir, photo, judge) -> None:
+    from thyme_jobs.rl.readiness import ServerNotReady
+
+    root = make_run_root(tmp_path / "run", tiny_model_dir, photo)
+    judge.behaviour.healthy = False
+    cfg = config(root, "http://127.0.0.1:9", judge.endpoint, server_wait_seconds=2)
+    with pytest.raises(ServerNotReady, match=r"judge at http://127\.0\.0\.1:\d+/health .*HTTP 503"):
+        rl_main.run_stage(cfg, runner=FaultySandbox(lambda _id: False), engine=UndecidedAnswers())
+    assert judge.behaviour.requests == []
+
+
+class CountingSandbox(FaultySandbox):
+    """Counts the trajectories that hold a session at once (first call to close)."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda _id: False)
+        self.open: set[str] = set()
+        self.most = 0
+
+    async def run(self, trajectory_id: str, code: str, image: bytes | None):
+        self.open.add(trajectory_id)
+        self.most = max(self.most, len(self.open))
+        return await super().run(trajectory_id, code, image)
+
+    async def close(self, trajectory_id: str) -> None:
+        self.open.discard(trajectory_id)
+
+
+def test_the_rollout_holds_no_more_sandbox_sessions_than_the_service_has(tmp_path, tiny_model_dir, photo) -> None:
+    root = make_run_root(tmp_path / "run", tiny_model_dir, photo)
+    sandbox = CountingSandbox()
+    cfg = config(root, "http://127.0.0.1:9", None, num_generations=4, sandbox_max_sessions=2)
+    assert rl_main.run_stage(cfg, runner=sandbox, engine=CodeThenAnswer()) == 0
+    assert len(set(sandbox.calls)) == 4 and sandbox.most == 2  # every trajectory ran its code, two at a time
+    lines = [json.loads(x) for x in stores.open_store(str(root)).get_bytes("rl/rollouts/00000001.jsonl")
+             .decode().splitlines()]
+    assert [x["finish_reason"] for x in lines] == ["answer"] * 4

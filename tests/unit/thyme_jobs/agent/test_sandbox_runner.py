@@ -66,3 +66,13 @@ def test_user_errors_are_formatted_with_their_line() -> None:
     result = to_code_result(RunResult(status="error", error={"type": "ZeroDivisionError", "message": "division by zero", "line": 3}))
     assert result.error == "ZeroDivisionError: division by zero (line 3)"
     assert to_code_result({"status": "timeout", "stdout": None, "images": [b"raw"]}).images == [b"raw"]
+
+
+def test_the_http_time_limit_follows_the_sandbox_timeout() -> None:
+    """A call may run for the service's wall limit; a fixed 60 s would cut a 120 s limit short."""
+    from thyme_sandbox.client import call_timeout
+
+    for limit in (10.0, 120.0, 600.0):
+        runner = SandboxRunner.from_url("http://sandbox:8080", sandbox_timeout=limit)
+        assert runner.client._timeout.total == call_timeout(limit) > limit
+    assert call_timeout(10.0, acquire_timeout=30.0) > 30.0  # opening a session may wait for a worker
