@@ -98,6 +98,33 @@ class DatasetSpec(ApiModel):
         description="splits of the dump to convert; SFT phases and RL name splits from this list.")
 
 
+class RLDatasetSpec(ApiModel):
+    """An RL dataset in one of the reference systems' layouts, converted by the convert stage
+    beside the SFT dump and read by the RL stage. Converted split names follow the layout:
+    `thyme_rl` for thyme-rl; `deepeyes_<file>` (deepeyes_vstar, deepeyes_chart,
+    deepeyes_thinklite) for deepeyes."""
+
+    model_config = ConfigDict(json_schema_extra=_cel(
+        ("self.layout == 'deepeyes' || !has(self.files)", "files applies to the deepeyes layout only", ".files")))
+
+    source: str = Field(max_length=1024, pattern=S3_URI,
+                        description="s3:// URI of the dataset's parquet files (e.g. s3://datasets/DeepEyes-Datasets-47k).")
+    layout: Literal["thyme-rl", "deepeyes"] = Field(
+        description="thyme-rl (Kwai-Keye/Thyme-RL: messages, base64 images, solution as the ground truth) or "
+                    "deepeyes (ChenShawn/DeepEyes-Datasets-47k: three parquet files in verl's row layout).")
+    files: list[Literal["vstar", "chart", "thinklite"]] | None = Field(
+        None, min_length=1, max_length=3, json_schema_extra={"x-kubernetes-list-type": "set"},
+        description="deepeyes only: which files to convert; unset means vstar and thinklite. chart is left out by "
+                    "default: its very high-resolution figures make zoomed crops that stay large and run a single "
+                    "node out of memory (the verl recipe advises against it on one node).")
+
+    def split_names(self) -> list[str]:
+        """The converted splits this dataset gives (what the RL stage reads)."""
+        if self.layout == "thyme-rl":
+            return ["thyme_rl"]
+        return [f"deepeyes_{f}" for f in (self.files or ["vstar", "thinklite"])]
+
+
 class ModelSpec(ApiModel):
     """The base model. Weights come from object storage: GPU clusters are often air-gapped."""
 
@@ -227,9 +254,20 @@ class RLStage(ApiModel):
          "batchSize must be a multiple of gpus: each GPU's process rolls out whole prompt groups", ".batchSize")))
 
     algorithm: Literal["grpo-ats"] = Field("grpo-ats", description="RL algorithm; GRPO with adaptive temperature sampling.")
-    splits: list[str] = Field(
-        min_length=1, max_length=32, json_schema_extra={"items": {"maxLength": 63, "pattern": SPLIT_NAME}},
-        description="dataset splits to sample prompts from; each must be in spec.dataset.splits.")
+    recipe: Literal["thyme", "deepeyes"] = Field(
+        "thyme", description="thyme: Python in <code> run by the gVisor sandbox, Thyme's rewards (format, accuracy, "
+                             "consistency). deepeyes: the image_zoom_in_tool called as <tool_call> JSON, DeepEyes' "
+                             "reward (0.8 accuracy + 0.2 format + 1.2 tool). deepeyes needs no sandbox: the crop is "
+                             "a few lines of Pillow on the trainer's own copy of the image, runs no model-written "
+                             "code, and a network hop would cost more than the crop, so it runs in the trainer.")
+    tool_bonus: Literal["when_correct", "always", "none"] = Field(
+        "when_correct", description="deepeyes recipe: when the tool term counts; when_correct is the recipe's "
+                                    "choice, always and none are the DeepEyes paper's ablations.")
+    splits: list[str] | None = Field(
+        None, min_length=1, max_length=32,
+        json_schema_extra={"items": {"type": "string", "maxLength": 63, "pattern": SPLIT_NAME}},
+        description="SFT dataset splits to sample prompts from (ground truth: the response's <answer>); each must be "
+                    "in spec.dataset.splits. Leave unset when spec.rlDataset is given: RL then reads its splits.")
     num_generations: int = Field(8, ge=2, le=64, description="samples per prompt (the GRPO group size).")
     max_rounds: int = Field(5, ge=1, le=32, description="code/observation rounds per sample.")
     text_temperature: float = Field(1.0, ge=0, le=2, description="sampling temperature outside <code>.")
@@ -316,17 +354,29 @@ class ThymeRunSpec(ApiModel):
 
     model_config = ConfigDict(json_schema_extra=_cel(
         ("self.storage == oldSelf.storage", "spec.storage is immutable", ".storage"),
-        ("self.dataset == oldSelf.dataset", "spec.dataset is immutable", ".dataset"),
+        ("has(self.dataset) == has(oldSelf.dataset) && (!has(self.dataset) || self.dataset == oldSelf.dataset)",
+         "spec.dataset is immutable", ".dataset"),
+        ("has(self.rlDataset) == has(oldSelf.rlDataset) && (!has(self.rlDataset) || self.rlDataset == oldSelf.rlDataset)",
+         "spec.rlDataset is immutable", ".rlDataset"),
         ("self.model == oldSelf.model", "spec.model is immutable", ".model"),
         ("self.stages == oldSelf.stages", "spec.stages is immutable; create a new ThymeRun to change stages", ".stages"),
-        ("!has(self.stages.sft) || self.stages.sft.phases.all(p, p.splits.all(s, s in self.dataset.splits))",
+        ("has(self.dataset) || has(self.rlDataset)", "spec.dataset or spec.rlDataset must be set", ".dataset"),
+        ("!has(self.stages.sft) || has(self.dataset)", "spec.stages.sft needs spec.dataset", ".dataset"),
+        ("!has(self.stages.sft) || !has(self.dataset) || "
+         "self.stages.sft.phases.all(p, p.splits.all(s, s in self.dataset.splits))",
          "every split in spec.stages.sft.phases[].splits must be listed in spec.dataset.splits", ".stages.sft.phases"),
-        ("!has(self.stages.rl) || self.stages.rl.splits.all(s, s in self.dataset.splits)",
+        ("!has(self.stages.rl) || has(self.stages.rl.splits) != has(self.rlDataset)",
+         "spec.stages.rl reads either spec.rlDataset (leave rl.splits unset) or rl.splits of spec.dataset",
+         ".stages.rl.splits"),
+        ("!has(self.stages.rl) || !has(self.stages.rl.splits) || "
+         "(has(self.dataset) && self.stages.rl.splits.all(s, s in self.dataset.splits))",
          "every split in spec.stages.rl.splits must be listed in spec.dataset.splits", ".stages.rl.splits"),
     ))
 
     storage: StorageSpec = Field(description="object storage for artifacts (immutable).")
-    dataset: DatasetSpec = Field(description="source dataset (immutable).")
+    dataset: DatasetSpec | None = Field(None, description="the SFT source dataset (immutable); needed by sft.")
+    rl_dataset: RLDatasetSpec | None = Field(
+        None, description="an RL dataset beside the SFT one (immutable): convert converts it, rl samples its prompts.")
     model: ModelSpec = Field(description="base model (immutable).")
     stages: Stages = Field(description="stages to run (immutable).")
     images: Images = Field(default_factory=Images, json_schema_extra=_default(Images), description="container images.")

@@ -42,8 +42,14 @@ def service_url(run: str, namespace: str, part: str, port: int) -> str:
 def convert_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
     stage = spec.stages.convert
     assert stage is not None
-    return {"source": spec.dataset.source, "run_root": run_root(spec, namespace, run),
-            "splits": list(spec.dataset.splits), "num_shards": stage.shards, "workers": stage.workers}
+    config: dict[str, Any] = {
+        "source": spec.dataset.source if spec.dataset else None, "run_root": run_root(spec, namespace, run),
+        "splits": list(spec.dataset.splits) if spec.dataset else [], "num_shards": stage.shards,
+        "workers": stage.workers}
+    if spec.rl_dataset is not None:
+        config["rl_source"] = {"source": spec.rl_dataset.source, "layout": spec.rl_dataset.layout,
+                               **({"files": list(spec.rl_dataset.files)} if spec.rl_dataset.files else {})}
+    return config
 
 
 def sft_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
@@ -67,7 +73,11 @@ def sft_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, An
 
 
 def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
-    """RL starts from SFT's final model when the run has an SFT stage, else from the base."""
+    """RL starts from SFT's final model when the run has an SFT stage, else from the base.
+
+    Its prompts are spec.rlDataset's converted splits when the run names one, else rl.splits
+    of the SFT dataset. The deepeyes recipe gets no sandbox URL: its tool runs in the trainer.
+    """
     stage = spec.stages.rl
     assert stage is not None
     root = run_root(spec, namespace, run)
@@ -76,7 +86,8 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
     return {
         "run_root": root,
         "model": artifact(spec, namespace, run, "sft") if spec.stages.sft is not None else spec.model.base,
-        "splits": list(stage.splits),
+        "splits": list(stage.splits) if stage.splits else spec.rl_dataset.split_names() if spec.rl_dataset else [],
+        "recipe": stage.recipe,
         "num_generations": stage.num_generations,
         "max_rounds": stage.max_rounds,
         "text_temperature": stage.text_temperature,
@@ -85,7 +96,6 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
                     "consistency": stage.rewards.consistency},
         "judge": ({"endpoint": None} if judge is None else
                   {"endpoint": judge_endpoint, "model": judge.model_name, "timeout_seconds": judge.timeout_seconds}),
-        "sandbox_url": service_url(run, namespace, "sandbox", SANDBOX_PORT),
         "learning_rate": stage.learning_rate,
         "kl_beta": stage.kl_beta,
         "clip_epsilon": stage.clip_epsilon,
@@ -94,7 +104,10 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
         "max_new_tokens": stage.max_new_tokens,
         "save_steps": stage.save_steps,
         "deepspeed": None if stage.deepspeed == "none" else stage.deepspeed,
-    }
+    } | (
+        {"sandbox_url": service_url(run, namespace, "sandbox", SANDBOX_PORT)} if stage.recipe == "thyme"
+        else {"tool_bonus": stage.tool_bonus}
+    )
 
 
 def stage_config(spec: api.ThymeRunSpec, namespace: str, run: str, stage: str) -> dict[str, Any]:

@@ -76,7 +76,14 @@ class RLConfig(BaseModel):
     )
     rewards: RewardWeights = Field(default_factory=RewardWeights)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
-    sandbox_url: str = Field(description="Base URL of the sandbox service, such as http://thyme-sandbox:8080.")
+    recipe: Literal["thyme", "deepeyes"] = Field(
+        "thyme", description="thyme: <code> run in the sandbox, Thyme's rewards. deepeyes: the zoom-in tool as "
+                             "<tool_call> JSON, cropped in this process, DeepEyes' reward (docs/deepeyes.md).")
+    tool_bonus: Literal["when_correct", "always", "none"] = Field(
+        "when_correct", description="deepeyes: when the 1.2 tool term counts (the paper's ablation; the recipe: "
+                                    "when_correct).")
+    sandbox_url: str | None = Field(
+        None, description="Base URL of the sandbox service, such as http://thyme-sandbox:8080 (thyme recipe).")
     # optimisation
     learning_rate: float = Field(5e-7, gt=0, le=1, description="AdamW learning rate (Thyme used 5e-7).")
     kl_beta: float = Field(0.01, ge=0, le=10, description="Weight of the k3 KL penalty to the reference model.")
@@ -103,7 +110,9 @@ class RLConfig(BaseModel):
             self.save_steps = self.steps
         if self.judge.endpoint is not None and not self.judge.endpoint.startswith(("http://", "https://")):
             raise ValueError(f"judge.endpoint {self.judge.endpoint!r} must start with http:// or https://")
-        if not self.sandbox_url.startswith(("http://", "https://")):
+        if self.recipe == "thyme" and self.sandbox_url is None:
+            raise ValueError("sandbox_url is required by the thyme recipe (its code runs in the sandbox service)")
+        if self.sandbox_url is not None and not self.sandbox_url.startswith(("http://", "https://")):
             raise ValueError(f"sandbox_url {self.sandbox_url!r} must start with http:// or https://")
         return self
 
