@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from thyme_jobs.deepeyes import turns as deepeyes_turns
 from thyme_jobs.modelio.formatting import DEFAULT_SYSTEM_PROMPT
 from thyme_jobs.stage_config import ENV_CONFIG, ConfigError, read, validate  # noqa: F401 - re-exported
 
@@ -60,7 +61,8 @@ class RLConfig(BaseModel):
     )
     splits: list[str] = Field(min_length=1, description="Converted splits under data/ whose rows are the prompts.")
     system_prompt: str | None = Field(
-        DEFAULT_SYSTEM_PROMPT, description="System turn of every prompt; the SFT stage's default, which the policy learned."
+        DEFAULT_SYSTEM_PROMPT, description="System turn of every prompt; the SFT stage's default, which the policy learned (the "
+                                     "deepeyes recipe: verl's DeepEyes tool prompt instead of that default)."
     )
     # rollout
     num_generations: int = Field(4, ge=2, le=64, description="Trajectories per prompt (the GRPO group size).")
@@ -110,6 +112,8 @@ class RLConfig(BaseModel):
             self.save_steps = self.steps
         if self.judge.endpoint is not None and not self.judge.endpoint.startswith(("http://", "https://")):
             raise ValueError(f"judge.endpoint {self.judge.endpoint!r} must start with http:// or https://")
+        if self.recipe == "deepeyes" and self.system_prompt == DEFAULT_SYSTEM_PROMPT:
+            self.system_prompt = deepeyes_turns.system_prompt()  # the tool prompt DeepEyes models learned
         if self.recipe == "thyme" and self.sandbox_url is None:
             raise ValueError("sandbox_url is required by the thyme recipe (its code runs in the sandbox service)")
         if self.sandbox_url is not None and not self.sandbox_url.startswith(("http://", "https://")):
