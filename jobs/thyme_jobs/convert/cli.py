@@ -43,8 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--max-side", type=int, default=2400)
     synth.add_argument("--corrupt", type=float, default=0.0, help="fraction of images broken on purpose")
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--layout", choices=["thyme-sft", "thyme-rl", "deepeyes"], default="thyme-sft",
-                       help="which dataset to imitate (thyme-rl and deepeyes: --rows is per split)")
+    synth.add_argument("--layout", choices=["thyme-sft", "thyme-rl", "deepeyes", "vstar"], default="thyme-sft",
+                       help="which dataset to imitate (thyme-rl, deepeyes, vstar: --rows is per split; vstar: the "
+                            "raw V* benchmark folders DeepEyes evaluates on)")
     synth.set_defaults(func=run_synth)
 
 
@@ -72,6 +73,10 @@ def run_synth(args: argparse.Namespace) -> int:
 
     from thyme_jobs.convert import synthetic, synthetic_rl
 
+    if args.layout == "vstar":
+        print(json.dumps(synthetic_rl.write_vstar(args.out, args.rows, min_side=args.min_side,
+                                                  max_side=args.max_side, seed=args.seed)))
+        return 0
     if args.layout != "thyme-sft":
         rl_spec = synthetic_rl.RLSynthSpec(rows=args.rows, shards=args.shards, min_side=args.min_side,
                                            max_side=args.max_side, corrupt=args.corrupt, seed=args.seed)

@@ -195,3 +195,43 @@ def _finish(out: Path, counts: dict[str, int], broken: dict[str, list[int]]) -> 
     (out / "counts.json").write_text(json.dumps(counts, indent=1))
     (out / "corrupt.json").write_text(json.dumps(broken, indent=1))
     return {"rows": counts, "corrupt_rows": {k: len(v) for k, v in broken.items()}}
+
+
+def write_vstar(out: Path, rows: int = 8, *, min_side: int = 320, max_side: int = 640, seed: int = 0) -> dict:
+    """A V*-format benchmark folder: `<category>/<name>.jpg` + `<name>.json` with `question`
+    and `options`, the right option first (as the raw V* release and DeepEyes' harness have it).
+
+    direct_attributes asks a small shape's colour; relative_position whether one shape is
+    left or right of another.
+    """
+    from PIL import ImageDraw
+
+    rng = random.Random(seed)
+    counts = {}
+    for category in ("direct_attributes", "relative_position"):
+        folder = out / category
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(rows):
+            w = rng.randrange(min_side, max_side + 1)
+            h = int(w * rng.uniform(0.6, 1.2))
+            img, colour, shape, box = zoom_scene(rng, w, h)
+            if category == "direct_attributes":
+                others = [c for c in sorted(COLOURS) if c != colour]
+                rng.shuffle(others)
+                question = f"What is the colour of the {shape}?"
+                options = [f"The colour of the {shape} is {c}." for c in [colour, *others[:3]]]
+            else:
+                other = rng.choice([c for c in sorted(COLOURS) if c != colour])
+                side = max(12, min(w, h) // 12)
+                room_left, room_right = box[0] - side - 1, w - side - box[2] - 1  # free columns on each side
+                left = room_right < 1 or (room_left >= 1 and rng.random() < 0.5)
+                x0 = rng.randrange(0, room_left) if left else rng.randrange(box[2] + 1, box[2] + 1 + room_right)
+                y0 = rng.randrange(0, h - side)
+                ImageDraw.Draw(img).rectangle((x0, y0, x0 + side, y0 + side), fill=COLOURS[other])
+                question = f"Is the {other} square on the left or right side of the {colour} {shape}?"
+                options = [f"The {other} square is on the {'left' if left else 'right'} side of the {colour} {shape}.",
+                           f"The {other} square is on the {'right' if left else 'left'} side of the {colour} {shape}."]
+            (folder / f"sa_{i:05d}.jpg").write_bytes(_jpeg(img))
+            (folder / f"sa_{i:05d}.json").write_text(json.dumps({"question": question, "options": options}))
+        counts[category] = rows
+    return {"rows": counts}
