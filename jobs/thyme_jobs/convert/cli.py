@@ -50,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    from thyme_jobs import store
     from thyme_jobs.convert import config, main, sources
 
     try:
@@ -62,7 +63,7 @@ def run_convert(args: argparse.Namespace) -> int:
             "source": source, "rl_source": rl_source, "run_root": args.dest, "splits": args.splits,
             "shard": args.shard, "num_shards": args.num_shards, "workers": args.workers, "merge": args.merge})
         main.run(cfg)
-    except (config.ConfigError, main.ConvertError, sources.DumpError) as exc:
+    except (config.ConfigError, main.ConvertError, sources.DumpError, store.StoreError) as exc:
         print(f"thyme convert: {exc}")
         return 2
     return 0

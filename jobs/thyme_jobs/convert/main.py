@@ -66,11 +66,11 @@ def _sources(config: ConvertConfig) -> tuple[dict[str, stores.ArtifactStore], li
     srcs: dict[str, stores.ArtifactStore] = {}
     files: list[sharding.DumpFile] = []
     if config.source is not None:
-        srcs["thyme-sft"] = stores.open_store(config.source)
+        srcs["thyme-sft"] = stores.open_store(config.source, read_only=True)
         files += sources.list_dump(srcs["thyme-sft"], config.splits)
     if config.rl_source is not None:
         rl = config.rl_source
-        srcs[rl.layout] = stores.open_store(rl.source)
+        srcs[rl.layout] = stores.open_store(rl.source, read_only=True)
         files += sources.list_rl(srcs[rl.layout], rl.layout, list(rl.files))
     clash = {f.split for f in files if f.layout == "thyme-sft"} & {f.split for f in files if f.layout != "thyme-sft"}
     if clash:

@@ -99,18 +99,22 @@ def config(root: Path, judge_endpoint: str | None, **overrides):
     return parse_config(data | overrides)
 
 
-@pytest.fixture
-def finished_run(tmp_path, tiny_model_dir, judge):
-    root = make_run_root(tmp_path / "run", tiny_model_dir)
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_model_dir, judge_server):
+    """One stage run shared by the tests below (a stage run is the expensive part)."""
+    judge_server.reset()
+    root = make_run_root(tmp_path_factory.mktemp("deepeyes") / "run", tiny_model_dir)
     engine = ScriptedModel()
-    assert rl_main.run_stage(config(root, judge.endpoint), engine=engine) == 0
+    assert rl_main.run_stage(config(root, judge_server.endpoint), engine=engine) == 0
     run = stores.open_store(str(root))
     records = [json.loads(x) for x in run.get_bytes("rl/rollouts/00000001.jsonl").decode().splitlines()]
-    return run, records, engine
+    requests = list(judge_server.behaviour.requests)
+    judge_server.reset()
+    return run, records, engine, requests
 
 
-def test_recorded_rewards_match_the_deepeyes_formula(finished_run, judge) -> None:
-    run, records, _ = finished_run
+def test_recorded_rewards_match_the_deepeyes_formula(finished_run) -> None:
+    run, records, _, requests = finished_run
     by = {(r["row_id"].split("/")[0], r["id"][-2:]): r for r in records}
     assert len(by) == 4
 
@@ -134,11 +138,11 @@ def test_recorded_rewards_match_the_deepeyes_formula(finished_run, judge) -> Non
         formula = weights[0] * s["accuracy"] + weights[1] * s["format"] + weights[2] * s["tool"] + s["step_penalty"]
         assert s["total"] == pytest.approx(formula)
     # Only the wrong paraphrase needed the judge; exact answers and maths were decided by rule.
-    assert [m["messages"][-1]["content"].count("it is blue") for m in judge.behaviour.requests] == [1]
+    assert [m["messages"][-1]["content"].count("it is blue") for m in requests] == [1]
 
 
 def test_the_zoom_crops_the_original_at_the_region_the_model_pointed_at(finished_run) -> None:
-    run, records, engine = finished_run
+    run, records, engine, _ = finished_run
     good = next(r for r in records if r["id"].endswith("-g0") and "vstar" in r["row_id"])
     assert good["tool_calls"] == 1 and len(good["sandbox_images"]) == 1
     with Image.open(io.BytesIO(run.get_bytes(good["sandbox_images"][0]))) as crop:
@@ -154,7 +158,7 @@ def test_the_zoom_crops_the_original_at_the_region_the_model_pointed_at(finished
 
 
 def test_the_run_commits_without_any_sandbox(finished_run) -> None:
-    run, _, _ = finished_run
+    run, _, _, _ = finished_run
     manifest = stores.get_json(run, "rl/manifest.json")
     assert manifest["config"]["recipe"] == "deepeyes" and manifest["config"]["sandbox_url"] is None
     assert manifest["steps"] == 1 and run.exists("rl/final/model.safetensors")
