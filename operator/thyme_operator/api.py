@@ -141,6 +141,36 @@ class DatasetSpec(ApiModel):
         return self
 
 
+class RLDatasetSpec(ApiModel):
+    """An RL dataset in one of the reference systems' layouts, converted by the convert stage
+    beside the SFT dump and read by the RL stage. Converted split names follow the layout:
+    `thyme_rl` for thyme-rl; `deepeyes_<file>` (deepeyes_vstar, deepeyes_chart,
+    deepeyes_thinklite) for deepeyes."""
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("self.layout == 'deepeyes' || !has(self.files)", "files applies to the deepeyes layout only",
+             lambda d: d.layout == "deepeyes" or d.files is None, ".files"),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
+
+    source: str = Field(max_length=1024, pattern=S3_URI,
+                        description="s3:// URI of the dataset's parquet files (e.g. s3://datasets/DeepEyes-Datasets-47k).")
+    layout: Literal["thyme-rl", "deepeyes"] = Field(
+        description="thyme-rl (Kwai-Keye/Thyme-RL: messages, base64 images, solution as the ground truth) or "
+                    "deepeyes (ChenShawn/DeepEyes-Datasets-47k: three parquet files in verl's row layout).")
+    files: list[Literal["vstar", "chart", "thinklite"]] | None = Field(
+        None, min_length=1, max_length=3, json_schema_extra={"x-kubernetes-list-type": "set"},
+        description="deepeyes only: which files to convert; unset means vstar and thinklite. chart is left out by "
+                    "default: its very high-resolution figures make zoomed crops that stay large and run a single "
+                    "node out of memory (the verl recipe advises against it on one node).")
+
+    def split_names(self) -> list[str]:
+        """The converted splits this dataset gives (what the RL stage reads)."""
+        if self.layout == "thyme-rl":
+            return ["thyme_rl"]
+        return [f"deepeyes_{f}" for f in (self.files or ["vstar", "thinklite"])]
+
+
 class ModelSpec(ApiModel):
     """The base model. Weights come from object storage: GPU clusters are often air-gapped."""
 
@@ -354,9 +384,11 @@ class RLStage(ApiModel):
                     "to the reference) whose sampler switches to codeTemperature after <code> and back to "
                     "textTemperature after </code>; nothing else adapts. grpo-ats is the Thyme paper's name for the "
                     "same thing and is accepted as an alias.")
-    splits: list[str] = Field(
-        min_length=1, max_length=32, json_schema_extra={"items": {"maxLength": 63, "pattern": SPLIT_NAME}},
-        description="dataset splits to sample prompts from; each must be in spec.dataset.splits.")
+    splits: list[str] | None = Field(
+        None, min_length=1, max_length=32,
+        json_schema_extra={"items": {"type": "string", "maxLength": 63, "pattern": SPLIT_NAME}},
+        description="SFT dataset splits to sample prompts from (ground truth: the response's <answer>); each must be "
+                    "in spec.dataset.splits. Leave unset when spec.rlDataset is given: RL then reads its splits.")
     num_generations: int = Field(recipe.RL_NUM_GENERATIONS, ge=2, le=64, description="samples per prompt (the GRPO group size).")
     max_rounds: int = Field(recipe.RL_MAX_ROUNDS, ge=1, le=32, description="code/observation rounds per sample.")
     max_images: int = Field(recipe.RL_MAX_IMAGES, ge=1, le=64, description="images per trajectory, the input image included.")
@@ -399,6 +431,16 @@ class RLStage(ApiModel):
         description="trainer pod CPU, memory, scratch disk and /dev/shm.")
     retries: RetryPolicy = Field(default_factory=RetryPolicy, json_schema_extra=_default(RetryPolicy), description="retry policy of this stage.")
     timeouts: StageTimeouts = Field(default_factory=StageTimeouts, json_schema_extra=_default(StageTimeouts), description="deadline and pending timeout of this stage.")
+    # Last in the class: the field's name would shadow the `recipe` defaults module above it.
+    recipe: Literal["thyme", "deepeyes"] = Field(
+        "thyme", description="thyme: Python in <code> run by the gVisor sandbox, Thyme's rewards (format, accuracy, "
+                             "consistency). deepeyes: the image_zoom_in_tool called as <tool_call> JSON, DeepEyes' "
+                             "reward (0.8 accuracy + 0.2 format + 1.2 tool). deepeyes needs no sandbox: the crop is "
+                             "a few lines of Pillow on the trainer's own copy of the image, runs no model-written "
+                             "code, and a network hop would cost more than the crop, so it runs in the trainer.")
+    tool_bonus: Literal["when_correct", "always", "none"] = Field(
+        "when_correct", description="deepeyes recipe: when the tool term counts; when_correct is the recipe's "
+                                    "choice, always and none are the DeepEyes paper's ablations.")
 
 
 class Stages(ApiModel):
@@ -464,23 +506,40 @@ class ThymeRunSpec(ApiModel):
 
     rules: ClassVar[tuple[Rule, ...]] = (
         Rule("self.storage == oldSelf.storage", "spec.storage is immutable", None, ".storage"),
-        Rule("self.dataset == oldSelf.dataset", "spec.dataset is immutable", None, ".dataset"),
+        Rule("has(self.dataset) == has(oldSelf.dataset) && (!has(self.dataset) || self.dataset == oldSelf.dataset)",
+             "spec.dataset is immutable", None, ".dataset"),
+        Rule("has(self.rlDataset) == has(oldSelf.rlDataset) && "
+             "(!has(self.rlDataset) || self.rlDataset == oldSelf.rlDataset)",
+             "spec.rlDataset is immutable", None, ".rlDataset"),
         Rule("self.model == oldSelf.model", "spec.model is immutable", None, ".model"),
         Rule("self.stages == oldSelf.stages", "spec.stages is immutable; create a new ThymeRun to change stages",
              None, ".stages"),
-        Rule("!has(self.stages.sft) || self.stages.sft.phases.all(p, p.splits.all(s, s in self.dataset.splits))",
+        Rule("has(self.dataset) || has(self.rlDataset)", "spec.dataset or spec.rlDataset must be set",
+             lambda sp: sp.dataset is not None or sp.rl_dataset is not None, ".dataset"),
+        Rule("!has(self.stages.sft) || has(self.dataset)", "spec.stages.sft needs spec.dataset",
+             lambda sp: sp.stages.sft is None or sp.dataset is not None, ".dataset"),
+        Rule("!has(self.stages.sft) || !has(self.dataset) || "
+             "self.stages.sft.phases.all(p, p.splits.all(s, s in self.dataset.splits))",
              "every split in spec.stages.sft.phases[].splits must be listed in spec.dataset.splits",
-             lambda sp: sp.stages.sft is None
+             lambda sp: sp.stages.sft is None or sp.dataset is None
              or all(s in sp.dataset.splits for p in sp.stages.sft.phases for s in p.splits), ".stages.sft.phases"),
-        Rule("!has(self.stages.rl) || self.stages.rl.splits.all(s, s in self.dataset.splits)",
+        Rule("!has(self.stages.rl) || has(self.stages.rl.splits) != has(self.rlDataset)",
+             "spec.stages.rl reads either spec.rlDataset (leave rl.splits unset) or rl.splits of spec.dataset",
+             lambda sp: sp.stages.rl is None or (sp.stages.rl.splits is not None) != (sp.rl_dataset is not None),
+             ".stages.rl.splits"),
+        Rule("!has(self.stages.rl) || !has(self.stages.rl.splits) || "
+             "(has(self.dataset) && self.stages.rl.splits.all(s, s in self.dataset.splits))",
              "every split in spec.stages.rl.splits must be listed in spec.dataset.splits",
-             lambda sp: sp.stages.rl is None or all(s in sp.dataset.splits for s in sp.stages.rl.splits),
+             lambda sp: sp.stages.rl is None or sp.stages.rl.splits is None
+             or (sp.dataset is not None and all(s in sp.dataset.splits for s in sp.stages.rl.splits)),
              ".stages.rl.splits"),
     )
     model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
     storage: StorageSpec = Field(description="object storage for artifacts (immutable).")
-    dataset: DatasetSpec = Field(description="source dataset (immutable).")
+    dataset: DatasetSpec | None = Field(None, description="the SFT source dataset (immutable); needed by sft.")
+    rl_dataset: RLDatasetSpec | None = Field(
+        None, description="an RL dataset beside the SFT one (immutable): convert converts it, rl samples its prompts.")
     model: ModelSpec = Field(description="base model (immutable).")
     stages: Stages = Field(description="stages to run (immutable).")
     images: Images = Field(default_factory=Images, json_schema_extra=_default(Images), description="container images.")

@@ -48,8 +48,14 @@ def service_url(run: str, namespace: str, part: str, port: int) -> str:
 def convert_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
     stage = spec.stages.convert
     assert stage is not None
-    return {"source": spec.dataset.source, "run_root": run_root(spec, namespace, run),
-            "splits": list(spec.dataset.splits), "num_shards": stage.shards, "workers": stage.workers}
+    config: dict[str, Any] = {
+        "source": spec.dataset.source if spec.dataset else None, "run_root": run_root(spec, namespace, run),
+        "splits": list(spec.dataset.splits) if spec.dataset else [], "num_shards": stage.shards,
+        "workers": stage.workers}
+    if spec.rl_dataset is not None:
+        config["rl_source"] = {"source": spec.rl_dataset.source, "layout": spec.rl_dataset.layout,
+                               **({"files": list(spec.rl_dataset.files)} if spec.rl_dataset.files else {})}
+    return config
 
 
 def sft_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
@@ -87,7 +93,11 @@ def _system_prompt(stage: api.SFTStage | api.RLStage) -> dict[str, Any]:
 
 
 def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
-    """RL starts from SFT's final model when the run has an SFT stage, else from the base."""
+    """RL starts from SFT's final model when the run has an SFT stage, else from the base.
+
+    Its prompts are spec.rlDataset's converted splits when the run names one, else rl.splits
+    of the SFT dataset. The deepeyes recipe gets no sandbox URL: its tool runs in the trainer.
+    """
     stage = spec.stages.rl
     assert stage is not None
     root = run_root(spec, namespace, run)
@@ -96,7 +106,8 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
     return {
         "run_root": root,
         "model": artifact(spec, namespace, run, "sft") if spec.stages.sft is not None else spec.model.base,
-        "splits": list(stage.splits),
+        "splits": list(stage.splits) if stage.splits else spec.rl_dataset.split_names() if spec.rl_dataset else [],
+        "recipe": stage.recipe,
         "num_generations": stage.num_generations,
         "max_rounds": stage.max_rounds,
         "max_images": stage.max_images,
@@ -114,11 +125,6 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
                   {"endpoint": judge_endpoint, "model": judge.model_name, "timeout_seconds": judge.timeout_seconds,
                    "max_retries": judge.max_retries, "backoff_seconds": judge.backoff_seconds,
                    "max_outage_steps": judge.max_outage_steps}),
-        "sandbox_url": service_url(run, namespace, "sandbox", SANDBOX_PORT),
-        "sandbox_timeout_seconds": stage.sandbox.timeout_seconds,
-        # Every sandbox pod holds this many sessions at once; the trainer opens no more.
-        "sandbox_max_sessions": stage.sandbox.replicas * sandbox_capacity.capacity(
-            stage.sandbox.memory, stage.sandbox.cpu).workers,
         "learning_rate": stage.learning_rate,
         "kl_beta": stage.kl_beta,
         "clip_epsilon": stage.clip_epsilon,
@@ -127,7 +133,14 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
         "max_new_tokens": stage.max_new_tokens,
         "save_steps": stage.save_steps,
         "deepspeed": None if stage.deepspeed == "none" else stage.deepspeed,
-    }
+    } | (
+        {"sandbox_url": service_url(run, namespace, "sandbox", SANDBOX_PORT),
+         "sandbox_timeout_seconds": stage.sandbox.timeout_seconds,
+         # Every sandbox pod holds this many sessions at once; the trainer opens no more.
+         "sandbox_max_sessions": stage.sandbox.replicas * sandbox_capacity.capacity(
+             stage.sandbox.memory, stage.sandbox.cpu).workers}
+        if stage.recipe == "thyme" else {"tool_bonus": stage.tool_bonus}
+    )
 
 
 def stage_config(spec: api.ThymeRunSpec, namespace: str, run: str, stage: str) -> dict[str, Any]:

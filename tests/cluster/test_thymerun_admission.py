@@ -70,6 +70,19 @@ INVALID = [
      ["spec.scheduling.tolerations[0].operator"]),
     ("name too long for child names", {"metadata.name": "r" + "x" * 50}, ["metadata.name", "48 characters"]),
     ("name not an RFC 1035 label", {"metadata.name": "9lives"}, ["metadata.name", "RFC 1035"]),
+    ("rl recipe enum", {"spec.stages.rl.recipe": "openthinkimg"}, ["spec.stages.rl.recipe", "deepeyes"]),
+    ("rl dataset layout enum", {"spec.rlDataset": {"source": "s3://datasets/x", "layout": "llava"}},
+     ["spec.rlDataset.layout"]),
+    ("rl dataset files on thyme-rl", {"spec.rlDataset": {"source": "s3://datasets/x", "layout": "thyme-rl",
+                                                          "files": ["vstar"]}},
+     ["spec.rlDataset.files", "deepeyes layout only"]),
+    ("rl reads both an rl dataset and rl splits",
+     {"spec.rlDataset": {"source": "s3://datasets/x", "layout": "deepeyes"}}, ["spec.stages.rl.splits", "either"]),
+    ("no dataset at all", {"spec.dataset": _DELETE, "spec.stages.sft": _DELETE, "spec.stages.rl.splits": _DELETE},
+     ["spec.dataset or spec.rlDataset"]),
+    ("sft without the sft dataset",
+     {"spec.dataset": _DELETE, "spec.stages.rl.splits": _DELETE,
+      "spec.rlDataset": {"source": "s3://datasets/x", "layout": "deepeyes"}}, ["spec.stages.sft needs spec.dataset"]),
 ]
 
 

@@ -25,6 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("--workers", type=int, help="decode processes (default: CPU count)")
     convert.add_argument("--merge", action="store_true", default=None,
                          help="only write the manifests from the shards' done markers")
+    convert.add_argument("--layout", choices=["thyme-sft", "thyme-rl", "deepeyes"], default="thyme-sft",
+                         help="what SOURCE is: the Thyme-SFT dump (default) or an RL dataset")
+    convert.add_argument("--files", nargs="+", choices=["vstar", "chart", "thinklite"],
+                         help="deepeyes only: which files to convert (default: vstar thinklite; chart is left out "
+                              "because its huge figures run single nodes out of memory)")
     convert.set_defaults(func=run_convert)
 
     synth = subparsers.add_parser(
@@ -38,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--max-side", type=int, default=2400)
     synth.add_argument("--corrupt", type=float, default=0.0, help="fraction of images broken on purpose")
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--layout", choices=["thyme-sft", "thyme-rl", "deepeyes", "vstar"], default="thyme-sft",
+                       help="which dataset to imitate (thyme-rl, deepeyes, vstar: --rows is per split; vstar: the "
+                            "raw V* benchmark folders DeepEyes evaluates on)")
     synth.set_defaults(func=run_synth)
 
 
@@ -49,9 +57,14 @@ def run_convert(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        source, rl_source = args.source, None
+        if args.layout != "thyme-sft" and args.source is not None:
+            source, rl_source = None, {"source": args.source, "layout": args.layout}
+            if args.files:
+                rl_source["files"] = args.files
         cfg = config.load_config(args.config, {
-            "source": args.source, "run_root": args.dest, "splits": args.splits, "shard": args.shard,
-            "num_shards": args.num_shards, "workers": args.workers, "merge": args.merge})
+            "source": source, "rl_source": rl_source, "run_root": args.dest, "splits": args.splits,
+            "shard": args.shard, "num_shards": args.num_shards, "workers": args.workers, "merge": args.merge})
         main.run(cfg)
     except failures.InputError as exc:  # a bad config, a missing dump, a contradicting rerun: no retry helps
         return failures.usage_error("convert", exc)
@@ -61,8 +74,18 @@ def run_convert(args: argparse.Namespace) -> int:
 def run_synth(args: argparse.Namespace) -> int:
     import json
 
-    from thyme_jobs.convert import synthetic
+    from thyme_jobs.convert import synthetic, synthetic_rl
 
+    if args.layout == "vstar":
+        print(json.dumps(synthetic_rl.write_vstar(args.out, args.rows, min_side=args.min_side,
+                                                  max_side=args.max_side, seed=args.seed)))
+        return 0
+    if args.layout != "thyme-sft":
+        rl_spec = synthetic_rl.RLSynthSpec(rows=args.rows, shards=args.shards, min_side=args.min_side,
+                                           max_side=args.max_side, corrupt=args.corrupt, seed=args.seed)
+        write = synthetic_rl.write_deepeyes if args.layout == "deepeyes" else synthetic_rl.write_thyme_rl
+        print(json.dumps(write(args.out, rl_spec)))
+        return 0
     spec = synthetic.SynthSpec(rows=args.rows, shards=args.shards, min_side=args.min_side,
                                max_side=args.max_side, corrupt=args.corrupt, seed=args.seed)
     print(json.dumps(synthetic.write_dump(args.out, spec)))

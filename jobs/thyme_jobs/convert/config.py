@@ -20,9 +20,26 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from thyme_jobs.convert import layouts
 from thyme_jobs.stage_config import ENV_CONFIG, ConfigError, read, validate  # noqa: F401 - re-exported
 
 ENV_JOB_INDEX = "JOB_COMPLETION_INDEX"
+
+
+class RLSource(BaseModel):
+    """An RL dataset to convert beside (or instead of) the SFT dump; see `layouts.py`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(description="A local directory or s3://bucket/prefix holding the dataset's parquet files.")
+    layout: layouts.RLLayout = Field(description="thyme-rl (Kwai-Keye/Thyme-RL) or deepeyes (DeepEyes-Datasets-47k).")
+    files: list[layouts.DeepEyesFile] = Field(
+        default_factory=lambda: list(layouts.DEFAULT_DEEPEYES_FILES), min_length=1,
+        description="deepeyes only: which of its files to convert. chart is left out by default: its very "
+                    "high-resolution figures make crops that stay large and run a single node out of memory.")
+
+    def splits(self) -> list[str]:
+        return layouts.rl_splits(self.layout, list(self.files))
 
 
 class ConvertConfig(BaseModel):
@@ -30,7 +47,9 @@ class ConvertConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str = Field(description="The dump: a local directory or s3://bucket/prefix holding data/*.parquet.")
+    source: str | None = Field(None, description="The Thyme-SFT dump: a local directory or s3://bucket/prefix "
+                                                 "holding data/*.parquet; may be unset when rl_source is set.")
+    rl_source: RLSource | None = Field(None, description="An RL dataset converted into the same run root.")
     run_root: str = Field(description="The run root URI the outputs go under (a path, file:// or s3://).")
     splits: list[str] | None = Field(None, description="Splits to convert; all splits found in the dump when unset or empty.")
     shard: int | None = Field(None, ge=0, description="Convert only this shard; all shards in turn when unset.")
@@ -43,6 +62,8 @@ class ConvertConfig(BaseModel):
 
     @model_validator(mode="after")
     def _shard_in_range(self) -> "ConvertConfig":
+        if self.source is None and self.rl_source is None:
+            raise ValueError("set source (the SFT dump) or rl_source (an RL dataset), or both")
         if self.shard is not None and self.shard >= self.num_shards:
             raise ValueError(f"shard {self.shard} must be below num_shards {self.num_shards} (shards count from 0)")
         if self.splits == []:  # the operator sends [] when the ThymeRun names no splits

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import binascii
 import io
+import math
 import zlib
 from dataclasses import dataclass
 
@@ -42,6 +43,13 @@ class StoredImage:
     width: int
     height: int
     reencoded: bool
+    upscaled: bool = False
+
+
+#: The Qwen2.5-VL processor refuses a side under its 28 px patch factor, and an aspect
+#: ratio above 200; RL rows are brought up to the first and rejected for the second.
+MIN_SIDE = 28
+MAX_ASPECT_RATIO = 200
 
 
 def decode_base64(text: str | bytes) -> bytes:
@@ -78,6 +86,34 @@ def prepare(raw: bytes) -> StoredImage:
         except _DECODE_ERRORS as exc:
             raise ImageRejected(f"image does not decode ({exc})") from None
     return StoredImage(data, width, height, reencoded=True)
+
+
+def upscale_small(image: StoredImage, min_side: int = MIN_SIDE) -> StoredImage:
+    """`image` itself when both sides reach `min_side`; else enlarged (bicubic, aspect kept) so
+    the short side is `min_side`, as a quality-95 JPEG.
+
+    Why: DeepEyes' ThinkLite rows hold images with a side under 28 px, which the processor
+    cannot take; its recipe says they are upscaled (research notes B4), so we do it once
+    here and count it in the manifest. The aspect-ratio bound is checked after.
+    """
+    width, height = image.width, image.height
+    if min(width, height) >= min_side:
+        _check_aspect(width, height)
+        return image
+    scale = min_side / min(width, height)
+    size = (max(min_side, math.ceil(width * scale - 1e-9)), max(min_side, math.ceil(height * scale - 1e-9)))
+    _check_aspect(*size)
+    with Image.open(io.BytesIO(image.data)) as img:
+        img.load()
+        big = img.convert("RGB").resize(size, Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    big.save(buf, "JPEG", quality=JPEG_QUALITY)
+    return StoredImage(buf.getvalue(), size[0], size[1], reencoded=True, upscaled=True)
+
+
+def _check_aspect(width: int, height: int) -> None:
+    if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+        raise ImageRejected(f"aspect ratio {width}x{height} is above {MAX_ASPECT_RATIO}, which the processor refuses")
 
 
 def _check_jpeg_stream(img: Image.Image) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from thyme_jobs import store as stores
 from thyme_jobs.failures import InputError
-from thyme_jobs.convert import manifests, sharding, sources, transform
+from thyme_jobs.convert import layouts, manifests, sharding, sources, transform
 from thyme_jobs.convert.config import ConvertConfig
 from thyme_jobs.convert.reporting import Report, ShardLine, ShardProgress
 from thyme_jobs.convert.uploads import Uploader
@@ -52,17 +52,34 @@ def run(config: ConvertConfig, report: Report | None = None) -> manifests.StageM
     if out.exists(manifests.STAGE_MANIFEST_KEY):
         log.info("%s exists: convert already finished", out.location(manifests.STAGE_MANIFEST_KEY))
         return manifests.StageManifest.model_validate(stores.get_json(out, manifests.STAGE_MANIFEST_KEY))
-    src = stores.open_store(config.source, read_only=True)
-    units = sharding.work_units(sources.list_dump(src, config.splits))
+    srcs, files = _sources(config)
+    units = sharding.work_units(files)
     if not config.merge:
         shards = [config.shard] if config.shard is not None else list(range(config.num_shards))
-        _convert_shards(config, src, out, units, shards, report)
+        _convert_shards(config, srcs, out, units, shards, report)
     manifest = merge(out, config, sorted(units))
     report.summary("finished" if manifest else "this shard finished; waiting for the other shards to merge")
     return manifest
 
 
-def _convert_shards(config: ConvertConfig, src: stores.ArtifactStore, out: stores.ArtifactStore,
+def _sources(config: ConvertConfig) -> tuple[dict[str, stores.ArtifactStore], list[sharding.DumpFile]]:
+    """The stores to read, by layout, and every parquet file of the SFT dump and the RL dataset."""
+    srcs: dict[str, stores.ArtifactStore] = {}
+    files: list[sharding.DumpFile] = []
+    if config.source is not None:
+        srcs["thyme-sft"] = stores.open_store(config.source, read_only=True)
+        files += sources.list_dump(srcs["thyme-sft"], config.splits)
+    if config.rl_source is not None:
+        rl = config.rl_source
+        srcs[rl.layout] = stores.open_store(rl.source, read_only=True)
+        files += sources.list_rl(srcs[rl.layout], rl.layout, list(rl.files))
+    clash = {f.split for f in files if f.layout == "thyme-sft"} & {f.split for f in files if f.layout != "thyme-sft"}
+    if clash:
+        raise ConvertError(f"splits {sorted(clash)} are in both the SFT dump and the RL dataset; rename them")
+    return srcs, files
+
+
+def _convert_shards(config: ConvertConfig, srcs: dict[str, stores.ArtifactStore], out: stores.ArtifactStore,
                     units: dict[str, list[sharding.WorkUnit]], shards: list[int], report: Report) -> None:
     todo = [(split, shard) for shard in shards for split in sorted(units)]
     pending = [(split, shard) for split, shard in todo if not _is_done(out, split, shard, config.num_shards)]
@@ -79,7 +96,7 @@ def _convert_shards(config: ConvertConfig, src: stores.ArtifactStore, out: store
             report.progress() as progress:
         for _ in range(workers):  # start the workers while the feeder reads the first row group
             pool.submit(transform.warm_up)
-        feeder = _Feeder(config, src, out, pool, jobs)
+        feeder = _Feeder(config, srcs, out, pool, jobs)
         feeder.start()
         try:
             _collect(config, out, uploader, progress, feeder, report)
@@ -182,9 +199,9 @@ class _Feeder:
     (a missing column, a store that stays down) is handed to the collector and raised there.
     """
 
-    def __init__(self, config: ConvertConfig, src: stores.ArtifactStore, out: stores.ArtifactStore,
+    def __init__(self, config: ConvertConfig, srcs: dict[str, stores.ArtifactStore], out: stores.ArtifactStore,
                  pool: ProcessPoolExecutor, jobs: list[_Job]) -> None:
-        self.config, self.src, self.out, self.pool, self.jobs = config, src, out, pool, jobs
+        self.config, self.srcs, self.out, self.pool, self.jobs = config, srcs, out, pool, jobs
         self.window = _Window(config.in_flight_mb << 20)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="convert-feeder", daemon=True)
@@ -200,7 +217,7 @@ class _Feeder:
         try:
             for job in self.jobs:
                 for unit in job.units:
-                    for row_in_file, row in sources.iter_rows(self.src, unit, self.config.batch_rows):
+                    for row_in_file, row in sources.iter_rows(self.srcs[unit.layout], unit, self.config.batch_rows):
                         task = _task(self.out, unit, row_in_file, row)
                         size = sum(len(i) for i in task.images)
                         if not self.window.acquire(size):
@@ -242,7 +259,7 @@ class _ShardOutput:
         self.rows_file.write(_jsonl(result.row))
         self.counts = self.counts.plus(manifests.Counts(
             rows=1, images=len(result.files), image_bytes=sum(len(f.data) for f in result.files),
-            reencoded=result.reencoded))
+            reencoded=result.reencoded, upscaled=result.upscaled))
 
     def close(self) -> dict[str, str]:
         """Close the spool files; their checksums and the image list's."""
@@ -269,13 +286,18 @@ def _commit(config: ConvertConfig, out: stores.ArtifactStore, uploader: Uploader
 
 
 def _task(out: stores.ArtifactStore, unit: sharding.WorkUnit, row_in_file: int, row: dict) -> transform.RowTask:
-    images = list(row["image"] or [])
-    keys = [transform.image_key(unit.split, unit.stem, row_in_file, i) for i in range(len(images))]
+    try:
+        raw = layouts.raw_row(unit.layout, row)  # type: ignore[arg-type]
+        shape_error = None
+    except layouts.RowShapeError as exc:
+        raw, shape_error = layouts.RawRow([], "", answer=""), str(exc)
+    keys = [transform.image_key(unit.split, unit.stem, row_in_file, i) for i in range(len(raw.images))]
     return transform.RowTask(
         split=unit.split, stem=unit.stem, row_in_file=row_in_file,
         row_in_split=unit.first_row_in_split + row_in_file - unit.first_row_in_file,
-        images=images, question=row["question"] or "", response=row["response"] or "",
-        image_keys=keys, image0_location=out.location(keys[0]) if keys else "")
+        images=raw.images, question=raw.question, response=raw.response,
+        image_keys=keys, image0_location=out.location(keys[0]) if keys else "",
+        answer=raw.answer, data_source=raw.data_source, shape_error=shape_error)
 
 
 def merge(out: stores.ArtifactStore, config: ConvertConfig, splits: list[str]) -> manifests.StageManifest | None:
@@ -293,7 +315,9 @@ def merge(out: stores.ArtifactStore, config: ConvertConfig, splits: list[str]) -
         merged.append(manifest)
     if len(merged) != len(splits):
         return None
-    stage = manifests.stage_manifest(config.source, config.num_shards, merged)
+    rl = config.rl_source
+    stage = manifests.stage_manifest(config.source, config.num_shards, merged,
+                                     rl_source=f"{rl.layout}:{rl.source}" if rl is not None else None)
     stores.put_json(out, manifests.STAGE_MANIFEST_KEY, stage.model_dump(mode="json"))
     return stage
 

@@ -34,6 +34,7 @@ class Counts(BaseModel):
     images: int = 0
     image_bytes: int = 0
     reencoded: int = Field(0, description="Images converted to JPEG; the rest were stored byte for byte.")
+    upscaled: int = Field(0, description="RL images with a side under 28 px, enlarged to the processor's minimum.")
 
     def plus(self, other: "Counts") -> "Counts":
         return Counts(**{name: getattr(self, name) + getattr(other, name) for name in Counts.model_fields})
@@ -66,6 +67,7 @@ class SplitManifest(BaseModel):
     images: int
     image_bytes: int
     reencoded: int
+    upscaled: int = 0
     jsonl: list[str] = Field(description="Keys of the rows.jsonl files, in shard order.")
     rejects: list[str]
     checksums: dict[str, str] = Field(description="Key -> sha256 for every JSONL file and each shard's image list.")
@@ -76,11 +78,13 @@ class StageManifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str
+    source: str | None = Field(description="The SFT dump converted, if any.")
     num_shards: int
     rows: int
     rejected: int
     splits: dict[str, dict[str, int | str]]
+    rl_source: str | None = Field(None, description="The RL dataset converted, if any, and its layout.")
+    upscaled: int = 0
 
 
 def merge_split(dones: list[ShardDone]) -> SplitManifest:
@@ -100,9 +104,10 @@ def merge_split(dones: list[ShardDone]) -> SplitManifest:
                          rejects=[d.rejects_key for d in dones], checksums=checksums, **total.model_dump())
 
 
-def stage_manifest(source: str, num_shards: int, splits: list[SplitManifest]) -> StageManifest:
+def stage_manifest(source: str | None, num_shards: int, splits: list[SplitManifest],
+                   rl_source: str | None = None) -> StageManifest:
     return StageManifest(
-        source=source, num_shards=num_shards,
+        source=source, num_shards=num_shards, rl_source=rl_source, upscaled=sum(s.upscaled for s in splits),
         rows=sum(s.rows for s in splits), rejected=sum(s.rejected for s in splits),
         splits={s.split: {"rows": s.rows, "rejected": s.rejected, "manifest": split_manifest_key(s.split)}
                 for s in sorted(splits, key=lambda s: s.split)},

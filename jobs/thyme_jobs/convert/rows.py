@@ -70,6 +70,20 @@ def check_row(question: str, response: str, image_count: int) -> None:
         raise RowRejected(f"{tags} <image> tags in question and response for {image_count} images")
 
 
+def check_rl_row(question: str, answer: str, image_count: int) -> None:
+    """Raise RowRejected unless an RL row has images, one `<image>` per image in its prompt,
+    and a ground truth to score against."""
+    if image_count == 0:
+        raise RowRejected("row has no images")
+    if not question.strip():
+        raise RowRejected("row has no question")
+    tags = question.count(IMAGE_TAG)
+    if tags != image_count:
+        raise RowRejected(f"{tags} <image> tags in the prompt for {image_count} images")
+    if not answer.strip():
+        raise RowRejected("row has no ground truth (solution / reward_model.ground_truth is empty)")
+
+
 def input_image_name(question: str) -> str | None:
     """The file name in the question's "User Image Path", if it has one."""
     match = _USER_IMAGE_PATH.search(question)

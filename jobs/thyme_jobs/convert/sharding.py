@@ -24,6 +24,7 @@ class DumpFile:
     key: str
     split: str
     row_groups: tuple[int, ...]
+    layout: str = "thyme-sft"  # which source (and row shape) the file belongs to
 
     @property
     def stem(self) -> str:
@@ -41,6 +42,7 @@ class WorkUnit:
     rows: int
     first_row_in_file: int
     first_row_in_split: int
+    layout: str = "thyme-sft"
 
 
 def split_of(key: str) -> str | None:
@@ -57,7 +59,8 @@ def work_units(files: list[DumpFile]) -> dict[str, list[WorkUnit]]:
         in_file = 0
         for group, rows in enumerate(f.row_groups):
             in_split = offsets.get(f.split, 0)
-            units.setdefault(f.split, []).append(WorkUnit(f.key, f.stem, f.split, group, rows, in_file, in_split))
+            units.setdefault(f.split, []).append(
+                WorkUnit(f.key, f.stem, f.split, group, rows, in_file, in_split, f.layout))
             in_file += rows
             offsets[f.split] = in_split + rows
     return units

@@ -22,10 +22,10 @@ import pyarrow.parquet as pq
 
 from thyme_jobs import store as stores
 from thyme_jobs.failures import InputError
-from thyme_jobs.convert import sharding
+from thyme_jobs.convert import layouts, sharding
 
 READ_BUFFER = 1 << 20  # parquet page reads and S3 range requests are this big
-COLUMNS = ["image", "question", "response"]
+COLUMNS = layouts.COLUMNS["thyme-sft"]
 
 
 class DumpError(InputError):
@@ -91,14 +91,44 @@ def list_dump(store: stores.ArtifactStore, splits: list[str] | None) -> list[sha
     return files
 
 
+def list_rl(store: stores.ArtifactStore, layout: str, files: list[str]) -> list[sharding.DumpFile]:
+    """An RL dataset's parquet files, named by their converted split.
+
+    thyme-rl is laid out like the SFT dump (`data/<split>-NNNNN-of-MMMMM.parquet`);
+    deepeyes has its three files at the dataset's root (or under `data/`), each its own split.
+    """
+    if layout == "thyme-rl":
+        keys = [k for k in store.list("data/") if sharding.split_of(k)]
+        if not keys:
+            raise DumpError(f"{store.location('data/')}: no <split>-NNNNN-of-MMMMM.parquet files; the Thyme-RL "
+                            "source must be the dataset's root (the folder holding data/)")
+        return [_dump_file(store, k, layouts.thyme_rl_split(sharding.split_of(k) or ""), layout) for k in keys]
+    out = []
+    for name in files:
+        file = layouts.DEEPEYES_FILES[name]
+        key = next((k for k in (file, f"data/{file}") if store.exists(k)), None)
+        if key is None:
+            raise DumpError(f"{store.location(file)} is missing: the DeepEyes source must hold {file} "
+                            f"(file {name!r}); drop it from the files list to convert the others")
+        out.append(_dump_file(store, key, layouts.deepeyes_split(name), layout))
+    return out
+
+
+def _dump_file(store: stores.ArtifactStore, key: str, split: str, layout: str) -> sharding.DumpFile:
+    meta = open_parquet(store, key).metadata
+    return sharding.DumpFile(key, split, tuple(meta.row_group(g).num_rows for g in range(meta.num_row_groups)), layout)
+
+
 def iter_rows(store: stores.ArtifactStore, unit: sharding.WorkUnit, batch_rows: int) -> Iterator[tuple[int, dict]]:
     """(row index in file, row) for every row of the unit's row group, a few rows at a time."""
     parquet = open_parquet(store, unit.key)
-    missing = set(COLUMNS) - set(parquet.schema_arrow.names)
+    columns = layouts.COLUMNS[unit.layout]
+    missing = set(columns) - set(parquet.schema_arrow.names)
     if missing:
-        raise DumpError(f"{store.location(unit.key)} lacks columns {sorted(missing)}; expected {COLUMNS}")
+        raise DumpError(f"{store.location(unit.key)} lacks columns {sorted(missing)}; the {unit.layout} layout "
+                        f"has {columns}")
     index = unit.first_row_in_file
-    for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=[unit.row_group], columns=COLUMNS,
+    for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=[unit.row_group], columns=columns,
                                       use_threads=False):
         for row in batch.to_pylist():
             yield index, row

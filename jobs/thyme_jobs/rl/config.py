@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from thyme_jobs.deepeyes import turns as deepeyes_turns
 from thyme_jobs.modelio.formatting import DEFAULT_SYSTEM_PROMPT
 from thyme_jobs.stage_config import ENV_CONFIG, ConfigError, read, resolve_system_prompt, validate  # noqa: F401 - re-exported
 from thyme_operator import recipe
@@ -62,7 +63,8 @@ class RLConfig(BaseModel):
     )
     splits: list[str] = Field(min_length=1, description="Converted splits under data/ whose rows are the prompts.")
     system_prompt: str | None = Field(
-        DEFAULT_SYSTEM_PROMPT, description="System turn of every prompt; the SFT stage's default, which the policy learned."
+        DEFAULT_SYSTEM_PROMPT, description="System turn of every prompt; the SFT stage's default, which the policy learned (the "
+                                     "deepeyes recipe: verl's DeepEyes tool prompt instead of that default)."
     )
     system_prompt_uri: str | None = Field(
         None, description="Store URI (s3://bucket/key or a path) of a UTF-8 text file to use as the system turn "
@@ -82,7 +84,8 @@ class RLConfig(BaseModel):
     )
     rewards: RewardWeights = Field(default_factory=RewardWeights)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
-    sandbox_url: str = Field(description="Base URL of the sandbox service, such as http://thyme-sandbox:8080.")
+    sandbox_url: str | None = Field(
+        None, description="Base URL of the sandbox service, such as http://thyme-sandbox:8080 (thyme recipe).")
     sandbox_timeout_seconds: float = Field(
         10.0, gt=0, le=600, description="The service's wall-time limit per call; each HTTP request may take this "
                                         "plus the time to get a worker and a margin, never a fixed 60 s.")
@@ -118,6 +121,14 @@ class RLConfig(BaseModel):
         8, ge=0, le=4096, description="Trajectories per step written to rl/rollouts/ for people to inspect."
     )
 
+    # Last among the fields: the name would shadow the `recipe` defaults module used above.
+    recipe: Literal["thyme", "deepeyes"] = Field(
+        "thyme", description="thyme: <code> run in the sandbox, Thyme's rewards. deepeyes: the zoom-in tool as "
+                             "<tool_call> JSON, cropped in this process, DeepEyes' reward (docs/deepeyes.md).")
+    tool_bonus: Literal["when_correct", "always", "none"] = Field(
+        "when_correct", description="deepeyes: when the 1.2 tool term counts (the paper's ablation; the recipe: "
+                                    "when_correct).")
+
     @model_validator(mode="after")
     def _check_combinations(self) -> "RLConfig":
         if self.system_prompt_uri is not None and "system_prompt" in self.model_fields_set:
@@ -126,7 +137,11 @@ class RLConfig(BaseModel):
             self.save_steps = self.steps
         if self.judge.endpoint is not None and not self.judge.endpoint.startswith(("http://", "https://")):
             raise ValueError(f"judge.endpoint {self.judge.endpoint!r} must start with http:// or https://")
-        if not self.sandbox_url.startswith(("http://", "https://")):
+        if self.recipe == "deepeyes" and self.system_prompt == DEFAULT_SYSTEM_PROMPT:
+            self.system_prompt = deepeyes_turns.system_prompt()  # the tool prompt DeepEyes models learned
+        if self.recipe == "thyme" and self.sandbox_url is None:
+            raise ValueError("sandbox_url is required by the thyme recipe (its code runs in the sandbox service)")
+        if self.sandbox_url is not None and not self.sandbox_url.startswith(("http://", "https://")):
             raise ValueError(f"sandbox_url {self.sandbox_url!r} must start with http:// or https://")
         return self
 

@@ -20,6 +20,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,14 +174,21 @@ class JudgeClient:
 
     async def verdict(self, prompt: str, key: str) -> float:
         """Ask until a 0/1 verdict comes back or the retries are spent."""
+        return await self.judge([{"role": "user", "content": prompt}], lambda c: parse_verdict(c, key),
+                                what=f"{key} verdict", temperature=0.0, max_tokens=64)
+
+    async def judge(self, messages: list[dict[str, str]], read: Callable[[str], float | None], *, what: str,
+                    temperature: float, max_tokens: int = 64, extra: dict[str, Any] | None = None) -> float:
+        """Send `messages` until `read` finds a verdict in the reply or the retries are spent.
+
+        Other recipes' judges (DeepEyes: a system turn, CORRECT/INCORRECT, temperature 0.1)
+        use this with their own prompt and reader; outages and verdict-less replies fail
+        the same loud way as Thyme's.
+        """
         if self._http is None:
             raise RuntimeError("JudgeClient is used outside `async with`")
-        body = {
-            "model": self.model,
-            "messages": [{"role": "user", "content": prompt}],
-            "temperature": 0.0,
-            "max_tokens": 64,
-        }
+        body = {"model": self.model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens,
+                **(extra or {})}
         last = "no attempt made"
         async with self._limit:
             for attempt in range(self.max_retries + 1):
@@ -207,10 +215,10 @@ class JudgeClient:
                         f"check judge.endpoint and judge.model ({self.model!r})"
                     )
                 content = _content(reply)
-                value = parse_verdict(content, key) if content is not None else None
+                value = read(content) if content is not None else None
                 if value is not None:
                     return value
-                last = f"no {key} verdict in reply {str(content)[:200]!r}"
+                last = f"no {what} in reply {str(content)[:200]!r}"
         self.stats.failures += 1
         cls = JudgeVerdictError if last.startswith("no ") else JudgeUnavailable
         raise cls(f"judge at {self.url} failed after {self.max_retries + 1} attempts: {last}")

@@ -55,6 +55,9 @@ from thyme_jobs.agent import engines, protocols, thyme_code
 from thyme_jobs.agent import loop as rollout
 from thyme_jobs.agent.encoding import TrajectoryEncoder
 from thyme_jobs.agent.sandbox_runner import SandboxRunner
+from thyme_jobs.deepeyes import protocol as deepeyes_protocol
+from thyme_jobs.deepeyes import rewards as deepeyes_rewards
+from thyme_jobs.deepeyes import scoring as deepeyes_scoring
 from thyme_jobs.modelio import checkpoints as store_checkpoints
 from thyme_jobs.rl import (advantages, checkpoints, faults, grpo, prompts, ranks, readiness, records, scoring,
                            updates, waves)
@@ -207,13 +210,18 @@ async def _train(stage: Stage, runner: thyme_code.CodeRunner | None) -> None:
                     concurrency=cfg.judge.concurrency)
         if cfg.judge.endpoint else contextlib.nullcontext(None)
     )
-    owned = runner is None
-    runner = runner or SandboxRunner.from_url(cfg.sandbox_url, sandbox_timeout=cfg.sandbox_timeout_seconds)
+    owned = runner is None and cfg.recipe == "thyme"
+    tool: protocols.ToolProtocol
+    if cfg.recipe == "deepeyes":  # the crop runs here, in the trainer: no sandbox (deepeyes/protocol.py)
+        tool = deepeyes_protocol.DeepEyesZoom.for_processor(stage.processor)
+    else:
+        runner = runner or SandboxRunner.from_url(cfg.sandbox_url, sandbox_timeout=cfg.sandbox_timeout_seconds)
+        tool = thyme_code.ThymeCode(runner)
     try:
         await _wait_for_servers(cfg, sandbox=owned)
         async with judge_cm as judge:
             while stage.state.step < cfg.steps:
-                if not await _one_step(stage, runner, judge):
+                if not await _one_step(stage, tool, judge):
                     continue  # a judge or sandbox outage: the same step again, until its limit in a row
                 step = stage.state.step
                 if step % cfg.save_steps == 0 or step == cfg.steps:
@@ -234,18 +242,18 @@ async def _wait_for_servers(cfg: RLConfig, sandbox: bool) -> None:
         await readiness.wait_ready(probes, cfg.server_wait_seconds)
 
 
-async def _roll_out(stage: Stage, trajectories: list[rollout.Trajectory], runner: thyme_code.CodeRunner,
+async def _roll_out(stage: Stage, trajectories: list[rollout.Trajectory], tool: protocols.ToolProtocol,
                     seed: int) -> None:
     """All trajectories, in waves no larger than this process's share of the sandbox sessions."""
     budget = waves.session_budget(stage.cfg.sandbox_max_sessions, stage.world.size)
     for index, wave in enumerate(waves.waves(trajectories, budget)):
         # One wave keeps the step's seed; later waves get their own, or a group split
         # across waves would sample the same completions twice.
-        await rollout.rollout(wave, stage.engine, thyme_code.ThymeCode(runner), _settings(stage.cfg),
+        await rollout.rollout(wave, stage.engine, tool, _settings(stage.cfg, tool),
                               seed=seed + index * 7919)
 
 
-async def _one_step(stage: Stage, runner: thyme_code.CodeRunner, judge: JudgeClient | None) -> bool:
+async def _one_step(stage: Stage, tool: protocols.ToolProtocol, judge: JudgeClient | None) -> bool:
     """Roll out, score and update once; False when a judge or sandbox outage left the step undone."""
     cfg, state, world = stage.cfg, stage.state, stage.world
     step = state.step + 1
@@ -255,12 +263,11 @@ async def _one_step(stage: Stage, runner: thyme_code.CodeRunner, judge: JudgeCli
     trajectories = prompts.trajectories_for(stage.run, picked, step, cfg.num_generations, first_group=groups.start)
     started = time.perf_counter()
     # Distinct sampling seeds per rank; a single process keeps its historical seed.
-    await _roll_out(stage, trajectories, runner, seed=(cfg.seed + step) * world.size + world.rank)
+    await _roll_out(stage, trajectories, tool, seed=(cfg.seed + step) * world.size + world.rank)
     seconds = time.perf_counter() - started
-    requests = [scoring.ScoreRequest(t.question, t.completion, t.truth) for t in trajectories]
     scores, outage = None, None
     try:
-        scores = await scoring.score_batch(requests, cfg.rewards, judge)
+        scores = await _score(cfg, picked, trajectories, judge)
     except JudgeError as exc:
         outage = exc
     mine = records.share(groups.start * cfg.num_generations, trajectories, scores, _judge_stats(judge), seconds,
@@ -350,13 +357,27 @@ def _sandbox_outage(stage: Stage, step: int, whole: records.StepShare, metrics: 
     return False
 
 
-def _settings(cfg: RLConfig) -> rollout.RolloutSettings:
+async def _score(cfg: RLConfig, rows: list[dict[str, Any]], trajectories: list[rollout.Trajectory],
+                 judge: JudgeClient | None) -> list[Any]:
+    """The recipe's rewards; trajectories come `num_generations` per row, in row order."""
+    if cfg.recipe == "deepeyes":
+        # every bad call (unparsable, or a box the rules refuse) counted in sandbox_errors costs -0.05
+        requests = [deepeyes_scoring.DeepEyesRequest(
+            t.question.replace(rollout.IMAGE, "").strip(), t.completion, t.truth,
+            deepeyes_rewards.rule_for(str(rows[i // cfg.num_generations].get("data_source") or "")), t.sandbox_errors)
+            for i, t in enumerate(trajectories)]
+        return await deepeyes_scoring.score_batch(requests, judge, cfg.tool_bonus)
+    thyme = [scoring.ScoreRequest(t.question, t.completion, t.truth) for t in trajectories]
+    return await scoring.score_batch(thyme, cfg.rewards, judge)
+
+
+def _settings(cfg: RLConfig, tool: protocols.ToolProtocol) -> rollout.RolloutSettings:
     return rollout.RolloutSettings(
         max_rounds=cfg.max_rounds,
         max_images=cfg.max_images,
-        text=rollout.Sampling(cfg.text_temperature, cfg.max_new_tokens, protocols.text_stops(thyme_code.ThymeCode),
-                              cfg.top_p, cfg.top_k),
-        code=rollout.Sampling(cfg.code_temperature, cfg.max_new_tokens, protocols.call_stops(thyme_code.ThymeCode)),
+        text=rollout.Sampling(cfg.text_temperature, cfg.max_new_tokens, protocols.text_stops(tool), cfg.top_p,
+                              cfg.top_k),
+        code=rollout.Sampling(cfg.code_temperature, cfg.max_new_tokens, protocols.call_stops(tool)),
     )
 
 
@@ -450,8 +471,10 @@ def _finish(stage: Stage) -> None:
             "judge_outage_steps": state.outage_steps,
             "sandbox_fault_steps": state.sandbox_fault_steps,
             "sandbox_fault_trajectories": state.sandbox_fault_trajectories,
-            "accuracy": "rules, then judge" if cfg.judge.endpoint else "rule-only: no judge configured, "
-                        "undecided answers scored 0 and consistency not measured",
+            "recipe": cfg.recipe,
+            "accuracy": ("rules, then judge" if cfg.judge.endpoint else "rule-only: no judge configured, "
+                         "undecided answers scored 0" + ("" if cfg.recipe == "deepeyes"
+                                                         else " and consistency not measured")),
             "rollouts": "rl/rollouts",
             "tensorboard": "rl/tensorboard",
             "world_size": world.size,

@@ -1,9 +1,11 @@
 """The prompts RL trains on: converted rows (docs/contracts.md), picked per step.
 
-RL reads the same rows as SFT. A row's question (with its `<image>` placeholders) and
-its input images, the first `question.count("<image>")` entries of `images`, make the
-prompt; the `<answer>` of its response is the ground truth. The rest of the response
-(the demonstrated tool calls) is not used: the policy explores its own.
+RL reads the same rows as SFT, or the rows converted from an RL dataset (Thyme-RL,
+DeepEyes-47k; docs/rl-datasets.md). A row's question (with its `<image>` placeholders)
+and its input images, the first `question.count("<image>")` entries of `images`, make the
+prompt. The ground truth is an RL row's `answer`; for an SFT row, the `<answer>` of its
+response. The rest of the response (the demonstrated tool calls) is not used: the policy
+explores its own.
 
 Which rows a step uses depends only on the seed and the step, so a resumed run picks up
 exactly where it stopped.
@@ -71,7 +73,7 @@ def trajectories_for(
     for offset, row in enumerate(rows):
         n_inputs = row["question"].count(IMAGE)
         images = [run.get_bytes(key) for key in row.get("images", [])[:n_inputs]]
-        truth = reference_answer(row.get("response", ""))
+        truth = row["answer"] if "answer" in row else reference_answer(row.get("response", ""))
         for g in range(num_generations):
             tid = f"s{step}-p{first_group + offset}-{row['id']}-g{g}".replace("/", "_")
             out.append(Trajectory(tid, row["id"], row["question"], images, truth))

@@ -42,13 +42,17 @@ def rollout_metrics(trajectories: Sequence[Trajectory], seconds: float) -> dict[
 
 
 def reward_metrics(scores: Sequence[RewardBreakdown]) -> dict[str, float]:
-    return {
+    out = {
         "reward/total": _mean([s.total for s in scores]),
         "reward/format": _mean([s.format for s in scores]),
         "reward/accuracy": _mean([s.accuracy for s in scores]),
         "reward/consistency": _mean([s.consistency for s in scores]),
         "reward/judged_fraction": _mean([s.accuracy_source == "judge" for s in scores]),
     }
+    for term in ("tool", "step_penalty"):  # DeepEyes' own terms, when the recipe has them
+        if scores and all(hasattr(s, term) for s in scores):
+            out[f"reward/{term}"] = _mean([getattr(s, term) for s in scores])
+    return out
 
 
 def judge_metrics(stats: JudgeStats, outage: bool) -> dict[str, float]:
@@ -81,6 +85,8 @@ def trajectory_record(
         "rewards": None if score is None else {
             "total": score.total, "format": score.format, "accuracy": score.accuracy,
             "consistency": score.consistency, "accuracy_source": score.accuracy_source,
+            # a recipe's own terms (DeepEyes: tool, step_penalty, rule) ride along
+            **{k: v for k, v in vars(score).items() if k not in RewardBreakdown.__dataclass_fields__},
         },
         "advantage": advantage,
     }

@@ -130,12 +130,12 @@ def rule_accuracy(answer: str | None, truth: str) -> float | None:
         given = option_letter(answer)
         if given is not None:
             return 1.0 if given == truth_letter else 0.0
-    if _math_equal(answer, truth):
+    if math_equal(answer, truth):
         return 1.0
     return None
 
 
-def _math_equal(answer: str, truth: str) -> bool:
+def math_equal(answer: str, truth: str) -> bool:
     """math-verify's equivalence; never raises (a parse failure means "not shown equal")."""
     from math_verify import parse, verify
 

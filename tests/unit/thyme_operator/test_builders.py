@@ -67,6 +67,14 @@ def test_sft_has_headless_service_and_torchrun_rendezvous_env_and_gpus():
     assert svc["spec"]["selector"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
 
 
+def test_the_deepeyes_recipe_has_no_sandbox_children():
+    deepeyes = spec(stages__rl__recipe="deepeyes", stages__rl__splits=None,
+                    rlDataset={"source": "s3://datasets/DeepEyes-Datasets-47k", "layout": "deepeyes"})
+    kinds = _by_kind(stages.workloads(deepeyes, OWNER, "rl", 1))
+    assert not [key for key in kinds if "sandbox" in key[1]]
+    assert any(kind == "Job" for kind, _ in kinds)
+
+
 def test_rl_sandbox_is_locked_down_and_denied_egress():
     children = _by_kind(stages.workloads(spec(), OWNER, "rl", 1))
     sandbox = children[("Deployment", "demo-rl-sandbox")]["spec"]["template"]["spec"]

@@ -123,3 +123,33 @@ def test_the_algorithm_is_named_for_what_it_does_and_the_papers_name_still_parse
     assert api.RLStage.model_validate({**base, "algorithm": "grpo-ats"}).algorithm == "grpo-ats"
     description = api.RLStage.model_fields["algorithm"].description
     assert "codeTemperature" in description and "textTemperature" in description
+
+
+DEEPEYES = {"stages__rl__splits": None, "stages__rl__recipe": "deepeyes", "stages__sft": None,
+            "rlDataset": {"source": "s3://datasets/DeepEyes-Datasets-47k", "layout": "deepeyes"}}
+
+
+def test_an_rl_dataset_is_converted_beside_the_sft_dump_and_read_by_rl():
+    convert = ConvertConfig.model_validate(stage_configs.convert_config(spec(**DEEPEYES), "ml", "demo"))
+    assert convert.source == "s3://datasets/Thyme-SFT"
+    assert convert.rl_source.layout == "deepeyes" and convert.rl_source.files == ["vstar", "thinklite"]
+    rl = RLConfig.model_validate(stage_configs.rl_config(spec(**DEEPEYES), "ml", "demo"))
+    assert rl.splits == ["deepeyes_vstar", "deepeyes_thinklite"] and rl.recipe == "deepeyes"
+
+
+def test_the_chart_file_is_converted_only_when_named():
+    config = stage_configs.convert_config(spec(**DEEPEYES, rlDataset__files=["chart", "vstar"]), "ml", "demo")
+    assert ConvertConfig.model_validate(config).rl_source.splits() == ["deepeyes_chart", "deepeyes_vstar"]
+
+
+def test_a_run_with_only_an_rl_dataset_converts_no_sft_dump():
+    config = stage_configs.convert_config(spec(**DEEPEYES, dataset=None), "ml", "demo")
+    assert ConvertConfig.model_validate(config).source is None
+
+
+def test_the_deepeyes_recipe_gets_no_sandbox_and_its_tool_bonus():
+    config = stage_configs.rl_config(spec(**DEEPEYES, stages__rl__toolBonus="always"), "ml", "demo")
+    assert "sandbox_url" not in config and config["tool_bonus"] == "always"
+    assert RLConfig.model_validate(config).tool_bonus == "always"
+    thyme = stage_configs.rl_config(spec(), "ml", "demo")
+    assert thyme["recipe"] == "thyme" and thyme["sandbox_url"].startswith("http://demo-rl-sandbox.")

@@ -95,6 +95,15 @@ class JudgeServer:
 
     def verdict(self, body: dict) -> str:
         prompt = body["messages"][-1]["content"]
+        if "[Standard Answer]:" in prompt:  # DeepEyes' visual judge: one word
+            task = prompt.rsplit("Task", 1)[-1]
+            truth = re.search(r"\[Standard Answer\]: (.*)", task).group(1).strip().lower()
+            given = re.search(r"\[Model's Answer\]: (.*)", task).group(1).strip().lower()
+            return "CORRECT" if truth in given else "INCORRECT"
+        if "Equivalence Judgement" in prompt:  # DeepEyes' maths fallback
+            truth = re.search(r"Reference answer:\n(.*)", prompt).group(1).strip()
+            given = re.search(r"Student's final answer:\n(.*)", prompt).group(1).strip()
+            return "## Equivalence Judgement\n" + ("TRUE" if given.lower() in truth.lower() else "FALSE")
         if "Correctness" in prompt.rsplit("\n", 1)[-1]:  # the verdict the last line asks for
             truth = _block(prompt, "reference_answer", "Reference answer").lower()
             given = _block(prompt, "given_answer", "Given answer")
