@@ -19,6 +19,7 @@ COPY operator/ operator/
 COPY jobs/ jobs/
 COPY sandbox/ sandbox/
 COPY cli/ cli/
+COPY tools/ tools/
 # torch first: flash-attn and DeepSpeed build against the installed torch.
 RUN pip install "torch>=2.5" \
  && pip install --no-build-isolation ".[gpu]"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from thyme_operator import names
@@ -274,7 +274,99 @@ class Images(ApiModel):
     jobs: str = Field("ghcr.io/thyme-k8s/jobs:0.1.0", min_length=1, max_length=512, description="CPU image with the thyme CLI (convert).")
     trainer: str = Field("ghcr.io/thyme-k8s/trainer:0.1.0", min_length=1, max_length=512, description="GPU image (sft, rl trainer, rollout, judge).")
     sandbox: str = Field("ghcr.io/thyme-k8s/sandbox:0.1.0", min_length=1, max_length=512, description="sandbox server image.")
+    tools: str = Field("ghcr.io/thyme-k8s/tools:0.1.0", min_length=1, max_length=512,
+                       description="CPU image of the tool servers (GPU tools run in the trainer image).")
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field("IfNotPresent", description="imagePullPolicy of every container.")
+
+
+
+# --------------------------------------------------------------------------- tools
+
+TOOL_NAMES: tuple[str, ...] = ("Crop", "DrawHorizontalLineByY", "DrawVerticalLineByX", "ZoomInSubfigure",
+                               "grounding_dino", "SegmentRegionAroundPoint", "OCR", "Point")
+"""OpenThinkIMG's tool names, as its prompts and `ToolManager` spell them."""
+
+MODEL_TOOLS: tuple[str, ...] = ("grounding_dino", "SegmentRegionAroundPoint", "OCR", "Point")
+"""The tools that load a model (and so need `model`)."""
+
+ToolName = Literal["Crop", "DrawHorizontalLineByY", "DrawVerticalLineByX", "ZoomInSubfigure",
+                   "grounding_dino", "SegmentRegionAroundPoint", "OCR", "Point"]
+
+
+class SecretKeySelector(ApiModel):
+    """One key of a Secret in the run's namespace."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="name of the Secret.")
+    key: str = Field(max_length=253, description="key within the Secret.")
+
+
+class SubplotChooser(ApiModel):
+    """An OpenAI-compatible vision endpoint that picks ZoomInSubfigure's subplot (OpenThinkIMG asks
+    Gemini); without one the worker uses its documented position heuristic."""
+
+    endpoint: str = Field(max_length=1024, pattern=r"^https?://[^\s]+$", description="base URL ending in /v1.")
+    model: str = Field("default", max_length=253, description="model name sent in the chat request.")
+    api_key_secret_ref: SecretKeySelector | None = Field(
+        None, description="Secret key holding the endpoint's API key, if it needs one; never inline.")
+
+
+class ToolServer(ApiModel):
+    """One vision tool, served as a Deployment of `thyme tools serve` behind a Service of its own.
+
+    Pods are Ready only once the tool's model has loaded; each answers at most
+    `maxConcurrency` calls at once (503 past that) and cuts a call off after
+    `callTimeoutSeconds`."""
+
+    model_config = ConfigDict(json_schema_extra=_cel(
+        ("!(self.name in " + str(list(MODEL_TOOLS)).replace("'", '"') + ") || has(self.model)",
+         "tools grounding_dino, SegmentRegionAroundPoint, OCR and Point load a model: set model", ".model"),
+        ("!has(self.chooser) || self.name == 'ZoomInSubfigure'", "chooser applies to ZoomInSubfigure only", ".chooser"),
+    ))
+
+    name: ToolName = Field(description="the tool, by OpenThinkIMG's name.")
+    model: str | None = Field(None, max_length=1024, pattern=S3_URI,
+                              description="s3:// URI of the tool's HF model directory (model-backed tools only).")
+    replicas: int = Field(1, ge=1, le=64, description="worker pods behind the tool's Service.")
+    gpus: int = Field(0, ge=0, le=8, description="GPUs per pod; 0 runs the tool on CPU nodes.")
+    cpu: str = Field("1", max_length=32, pattern=QUANTITY, description="CPU per pod.")
+    memory: str = Field("2Gi", max_length=32, pattern=QUANTITY, description="memory per pod.")
+    max_concurrency: int = Field(5, ge=1, le=1024, description="calls one pod serves at once; the next is answered 503.")
+    call_timeout_seconds: int = Field(60, ge=1, le=3600, description="per-call limit; a call past it is answered with "
+                                                                    "OpenThinkIMG's TIMEOUT_ERROR.")
+    chooser: SubplotChooser | None = Field(None, description="ZoomInSubfigure only: who picks the subplot.")
+
+    @model_validator(mode="after")
+    def _same_rules_as_the_schema(self) -> ToolServer:
+        """The CEL rules above, for local runs that never meet an API server."""
+        if self.name in MODEL_TOOLS and not self.model:
+            raise ValueError(f"tool {self.name} loads a model: set model (an s3:// HF model directory)")
+        if self.chooser is not None and self.name != "ZoomInSubfigure":
+            raise ValueError(f"chooser applies to ZoomInSubfigure only, not {self.name}")
+        return self
+
+
+class ToolsSpec(ApiModel):
+    """Vision tool servers with OpenThinkIMG's worker API, up for as long as the run is running.
+
+    Each tool is a Deployment + Service `<run>-tool-<short name>`; with `front`, a
+    controller-compatible front `<run>-tools` answers OpenThinkIMG's `/list_models` and
+    `/get_worker_address`, so its `ToolManager` and `tf_eval` work pointed at it."""
+
+    model_config = ConfigDict(json_schema_extra=_cel(
+        ("self.servers.all(a, self.servers.exists_one(b, b.name == a.name))", "each tool may be listed once",
+         ".servers"),
+    ))
+
+    servers: list[ToolServer] = Field(min_length=1, max_length=8, description="the tools to serve.")
+    front: bool = Field(True, description="also serve the controller-compatible front.")
+    port: int = Field(8080, ge=1024, le=65535, description="port of every tool pod and Service.")
+
+    @model_validator(mode="after")
+    def _each_tool_once(self) -> ToolsSpec:
+        listed = [s.name for s in self.servers]
+        if len(set(listed)) != len(listed):
+            raise ValueError(f"each tool may be listed once; got {listed}")
+        return self
 
 
 class Toleration(ApiModel):
@@ -323,6 +415,8 @@ class ThymeRunSpec(ApiModel):
          "every split in spec.stages.sft.phases[].splits must be listed in spec.dataset.splits", ".stages.sft.phases"),
         ("!has(self.stages.rl) || self.stages.rl.splits.all(s, s in self.dataset.splits)",
          "every split in spec.stages.rl.splits must be listed in spec.dataset.splits", ".stages.rl.splits"),
+        ("has(self.tools) == has(oldSelf.tools) && (!has(self.tools) || self.tools == oldSelf.tools)",
+         "spec.tools is immutable; create a new ThymeRun to change the tools", ".tools"),
     ))
 
     storage: StorageSpec = Field(description="object storage for artifacts (immutable).")
@@ -332,6 +426,8 @@ class ThymeRunSpec(ApiModel):
     images: Images = Field(default_factory=Images, json_schema_extra=_default(Images), description="container images.")
     scheduling: Scheduling = Field(default_factory=Scheduling, json_schema_extra=_default(Scheduling), description="scheduling of stage pods.")
     pod_metadata: PodMetadata = Field(default_factory=PodMetadata, json_schema_extra=_default(PodMetadata), description="extra pod labels and annotations.")
+    tools: ToolsSpec | None = Field(None, description="vision tool servers (OpenThinkIMG's worker API), up while the "
+                                                      "run is running (immutable).")
     suspend: bool = Field(
         False, description="true stops the active stage's pods (its workloads are deleted); false resumes the run "
                            "from the first unfinished stage without redoing finished ones.")

@@ -8,6 +8,7 @@ a load that fails) is what they inject; the worker, its HTTP server and its clie
 
 import asyncio
 import threading
+import time
 
 import httpx
 import pytest
@@ -62,7 +63,7 @@ def test_a_failed_load_is_unready_and_unhealthy_with_the_reason(start_worker):
         health = httpx.get(server.url + "/healthz")
         if health.status_code == 500:
             break
-        threading.Event().wait(0.05)
+        time.sleep(0.05)
     assert health.status_code == 500 and "no config.json" in health.json()["error"]
     ready = httpx.get(server.url + "/readyz")
     assert ready.status_code == 503 and ready.json()["phase"] == "failed"
