@@ -19,7 +19,7 @@ COPY cli/ cli/
 COPY tools/ tools/
 # CPU wheels of torch first (the default index would pull the CUDA build, gigabytes).
 RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch>=2.5" \
- && pip install ".[tools-models]" && rm -rf /src
+ && pip install ".[tools,train]" && rm -rf /src
 
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin thyme
 USER 10001

@@ -21,7 +21,7 @@ def test_tools_are_served_replaced_and_removed_with_the_run(thyme, thyme_operato
     name = f"tools-{uuid.uuid4().hex[:5]}"
     manifest = thyme.run_manifest(name, namespace, tools=TOOLS,
                                   stages={"convert": {"shards": 1, "resources": {"cpu": "1", "memory": "1Gi"}}})
-    manifest["spec"]["podMetadata"] = {"annotations": {RUN_MS_ANNOTATION: "120000"}}  # keep the run Running
+    manifest["spec"]["podMetadata"] = {"annotations": {RUN_MS_ANNOTATION: "300s"}}  # keep the run Running (a Go duration)
     thyme.apply(manifest)
 
     expected = {("Deployment", f"{name}-tool-crop"), ("Service", f"{name}-tool-crop"),
@@ -39,6 +39,8 @@ def test_tools_are_served_replaced_and_removed_with_the_run(thyme, thyme_operato
     gdino = thyme.cluster.get_json("pods", "-n", namespace, "-l", f"thyme.dev/run={name},thyme.dev/tool=gdino")["items"]
     assert len(gdino) == 1 and gdino[0]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert gdino[0]["spec"]["nodeName"]  # scheduled onto a (kwok) GPU node
+    run = thyme.get_run(namespace, name)
+    assert run["status"]["phase"] == "Running", run["status"]
     service = thyme.cluster.get_json("service", f"{name}-tool-crop", "-n", namespace)
     assert service["spec"]["selector"]["thyme.dev/tool"] == "crop"
 

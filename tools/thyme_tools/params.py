@@ -54,7 +54,7 @@ def parse_points(param: str | None, width: int, height: int) -> list[tuple[float
     points = [(float(m.group(2)), float(m.group(3))) for m in _POINT.finditer(param)]
     if not points:
         raise ToolInputError(f'`param` {param!r} holds no point: write x="21.5" y="28.5" (percent of width and height)')
-    return [(_percent(x, "x", param) * width, _percent(y, "y", param) * height) for x, y in points]
+    return [(_percent(x, "x", param) * width / 100, _percent(y, "y", param) * height / 100) for x, y in points]
 
 
 def parse_axis(param: str | None, axis: str, extent: int) -> list[float]:
@@ -68,10 +68,11 @@ def parse_axis(param: str | None, axis: str, extent: int) -> list[float]:
     values = [float(v) for v in re.findall(_ONE.format(axis=axis), param)]
     if not values:
         raise ToolInputError(f"`param` {param!r} has no {axis} coordinate: write {axis}=28.5 (percent, 0-100)")
-    return [_percent(v, axis, param) * extent for v in values]
+    return [_percent(v, axis, param) * extent / 100 for v in values]
 
 
 def _percent(value: float, axis: str, param: str) -> float:
+    """`value` itself, checked to be a percentage (callers scale by extent / 100)."""
     if not 0.0 <= value <= 100.0:
         raise OutOfRange(f"{axis}={value:g} in {param!r} is outside the image: coordinates are percentages, 0-100")
-    return value / 100.0
+    return value

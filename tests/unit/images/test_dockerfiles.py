@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[3]
 IMAGES = sorted((ROOT / "images").glob("*.Dockerfile"))
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 EXPECTED_EXTRAS = {"operator": {"operator"}, "jobs": {"jobs", "train"}, "trainer": {"gpu"}, "sandbox": {"sandbox"},
-                   "tools": {"tools-models"}}
+                   "tools": {"tools", "train"}}
 
 
 @dataclass
