@@ -119,7 +119,7 @@ def build_processor(min_pixels: int = 56 * 56, max_pixels: int = 224 * 224):
     """
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    from thyme_jobs.sft.processor import ImageTextProcessor
+    from thyme_jobs.modelio.processor import ImageTextProcessor
 
     image_processor = Qwen2VLImageProcessorPil(
         size={"shortest_edge": min_pixels, "longest_edge": max_pixels},

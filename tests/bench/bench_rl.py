@@ -21,11 +21,12 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-from thyme_jobs.rl import rollout
-from thyme_jobs.rl.encoding import TrajectoryEncoder
-from thyme_jobs.rl.engines import TransformersEngine
-from thyme_jobs.rl.rollout import Generation, Sampling, Trajectory
-from thyme_jobs.rl.sandbox_runner import SandboxRunner
+from thyme_jobs.agent import loop as rollout
+from thyme_jobs.agent import thyme_code
+from thyme_jobs.agent.encoding import TrajectoryEncoder
+from thyme_jobs.agent.engines import TransformersEngine
+from thyme_jobs.agent.loop import Generation, Sampling, Trajectory
+from thyme_jobs.agent.sandbox_runner import SandboxRunner
 
 CROP = ("\n```python\nimage = Image.open(image_path)\nw, h = image.size\n"
         "out = image.crop((0, 0, w // 2, h // 2)).resize((w, h))\n"
@@ -41,7 +42,7 @@ class ToolForcing:
         self.generate_seconds = 0.0
 
     def generate(self, requests: Sequence[Trajectory], sampling: Sampling, seed: int) -> list[Generation]:
-        if sampling.stop == rollout.CODE_STOPS:
+        if sampling.stop == thyme_code.CODE_STOPS:
             return [Generation(CROP, "stop", "</code>") for _ in requests]
         started = time.perf_counter()
         out = self.inner.generate(requests, sampling, seed)
@@ -67,7 +68,7 @@ def photo() -> bytes:
 async def bench(args: argparse.Namespace, url: str) -> dict:
     from thyme_jobs import tinymodel
     from thyme_sandbox.client import SandboxClient
-    from thyme_jobs.sft.processor import load_processor
+    from thyme_jobs.modelio.processor import load_processor
     from transformers import AutoModelForImageTextToText
 
     model_dir = tinymodel.build(tempfile.mkdtemp(prefix="bench-rl-") + "/model")
@@ -76,16 +77,16 @@ async def bench(args: argparse.Namespace, url: str) -> dict:
     engine = ToolForcing(TransformersEngine(model, TrajectoryEncoder(processor, None)), args.rounds)
     settings = rollout.RolloutSettings(
         max_rounds=args.rounds, max_images=10,
-        text=Sampling(1.0, args.max_new_tokens, rollout.TEXT_STOPS), code=Sampling(0.0, args.max_new_tokens, rollout.CODE_STOPS))
+        text=Sampling(1.0, args.max_new_tokens, thyme_code.TEXT_STOPS), code=Sampling(0.0, args.max_new_tokens, thyme_code.CODE_STOPS))
     image = photo()
     async with SandboxClient(url) as client:
         runner = SandboxRunner(client)
         batch = [Trajectory(f"warm-{i}", "p", "<image>\nWhat?", [image]) for i in range(2)]
-        await rollout.rollout(batch, engine, runner, settings)  # warm caches and the pool
+        await rollout.rollout(batch, engine, thyme_code.ThymeCode(runner), settings)  # warm caches and the pool
         engine.generate_seconds = 0.0
         batch = [Trajectory(f"t{i}", "p", "<image>\nWhat is in the corner?", [image]) for i in range(args.trajectories)]
         started = time.perf_counter()
-        await rollout.rollout(batch, engine, runner, settings)
+        await rollout.rollout(batch, engine, thyme_code.ThymeCode(runner), settings)
         wall = time.perf_counter() - started
     # Sandbox calls of a round overlap, so the wait is the per-round maximum, not the sum.
     calls = sum(t.tool_calls for t in batch)

@@ -4,7 +4,7 @@ A checkpoint holds what resuming needs: the policy as an HF model directory (`mo
 which is also what people can load; ZeRO-3 gathers its shards for it), `trainer.pt`
 with the loop's counters and the plain optimizer's state, and with DeepSpeed the
 engine's own files under `deepspeed/` (each rank's optimizer partition). The upload and
-the manifest reuse the SFT stage's helpers and rule: a directory without
+the manifest follow `modelio.checkpoints` (the rule SFT uses too): a directory without
 `manifest.json` is a save that died and is ignored; the first process of every machine
 uploads what its ranks wrote to local disk, then rank 0 commits. The reference model is
 not saved: it is the stage's starting model, fetched again.
@@ -20,7 +20,7 @@ import torch
 
 from thyme_jobs import store as stores
 from thyme_jobs.rl import ranks
-from thyme_jobs.sft import checkpoints as sft_checkpoints
+from thyme_jobs.modelio import checkpoints as store_checkpoints
 
 CHECKPOINTS = "rl/checkpoints"
 MANIFEST = "manifest.json"
@@ -29,7 +29,7 @@ MODEL = "model"
 
 
 def checkpoint_key(step: int) -> str:
-    return stores.join(CHECKPOINTS, f"{step:08d}")  # zero-padded: a listing sorts by step
+    return store_checkpoints.checkpoint_key(CHECKPOINTS, step)
 
 
 def save(store: stores.ArtifactStore, step: int, update: Any, processor: Any, loop: dict[str, Any],
@@ -46,10 +46,10 @@ def save(store: stores.ArtifactStore, step: int, update: Any, processor: Any, lo
     ranks.barrier(world)
     prefix = checkpoint_key(step)
     if world.is_node_main:
-        sft_checkpoints.upload_dir(store, local, prefix)
+        store_checkpoints.upload_dir(store, local, prefix)
     ranks.barrier(world)
     if world.is_main:
-        sft_checkpoints.commit(store, prefix, {"step": step, "stage": "rl", "world_size": world.size,
+        store_checkpoints.commit(store, prefix, {"step": step, "stage": "rl", "world_size": world.size,
                                                "update": update.describe()})
     if world.is_node_main:
         shutil.rmtree(local, ignore_errors=True)
@@ -69,15 +69,12 @@ def save_model(update: Any, processor: Any, out: Path, world: ranks.World) -> Pa
 
 def newest_complete(store: stores.ArtifactStore) -> dict[str, Any] | None:
     """The manifest of the highest-step committed checkpoint whose files are all there."""
-    return sft_checkpoints.newest_complete(store, CHECKPOINTS)
+    return store_checkpoints.newest_complete(store, CHECKPOINTS)
 
 
 def download(store: stores.ArtifactStore, manifest: dict[str, Any], local: Path) -> Path:
     """Fetch a committed checkpoint into `local` (on each machine's first rank); returns `local`."""
-    prefix = checkpoint_key(manifest["step"])
-    for rel in manifest["files"]:
-        store.get_file(stores.join(prefix, rel), local / rel)
-    return local
+    return store_checkpoints.download(store, manifest, local, CHECKPOINTS)
 
 
 def trainer_state(local: Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from thyme_jobs.sft.config import DEFAULT_SYSTEM_PROMPT
+from thyme_jobs.modelio.formatting import DEFAULT_SYSTEM_PROMPT
 from thyme_jobs.stage_config import ENV_CONFIG, ConfigError, read, validate  # noqa: F401 - re-exported
 
 

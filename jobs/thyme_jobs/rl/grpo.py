@@ -23,28 +23,12 @@ the loss is weighted so that the result equals one process doing the whole batch
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
 
+from thyme_jobs.agent.encoding import EncodedTrajectory  # noqa: F401 - the update's input type
 from thyme_jobs.rl import updates
-
-
-@dataclass
-class EncodedTrajectory:
-    """Model inputs of one trajectory.
-
-    `loss_mask[t]` is True where token t was sampled by the policy. Example, with the
-    prompt and a sandbox output masked:
-
-        tokens     <prompt...> <think> crop <code> ... </code> <sandbox_output> <img> </sandbox_output> <answer> B </answer>
-        loss_mask   0 ... 0      1      1     1    ...   1          0             0          0              1     1     1
-    """
-
-    input_ids: torch.Tensor  # [T] long
-    loss_mask: torch.Tensor  # [T] bool
-    extra: dict[str, torch.Tensor] = field(default_factory=dict)  # pixel_values, image_grid_thw, ...
 
 
 def token_logprobs(model: Any, seq: EncodedTrajectory) -> torch.Tensor:

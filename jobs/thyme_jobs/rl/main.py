@@ -41,13 +41,14 @@ from typing import Any
 import torch
 
 from thyme_jobs import store as stores
-from thyme_jobs.rl import (advantages, checkpoints, engines, grpo, prompts, ranks, records, rollout, scoring,
-                           updates)
+from thyme_jobs.agent import engines, protocols, thyme_code
+from thyme_jobs.agent import loop as rollout
+from thyme_jobs.agent.encoding import TrajectoryEncoder
+from thyme_jobs.agent.sandbox_runner import SandboxRunner
+from thyme_jobs.modelio import checkpoints as store_checkpoints
+from thyme_jobs.rl import advantages, checkpoints, grpo, prompts, ranks, records, scoring, updates
 from thyme_jobs.rl.config import RLConfig
-from thyme_jobs.rl.encoding import TrajectoryEncoder
 from thyme_jobs.rl.judge import JudgeClient, JudgeError, JudgeStats
-from thyme_jobs.rl.sandbox_runner import SandboxRunner
-from thyme_jobs.sft import checkpoints as sft_checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class Stage:
     world: ranks.World
 
 
-def run_stage(cfg: RLConfig, runner: rollout.CodeRunner | None = None, engine: rollout.Engine | None = None) -> int:
+def run_stage(cfg: RLConfig, runner: thyme_code.CodeRunner | None = None, engine: rollout.Engine | None = None) -> int:
     """The whole stage; `runner` and `engine` replace the sandbox service and the model's engine (tests)."""
     run = stores.open_store(cfg.run_root)
     if run.exists(MANIFEST):
@@ -123,7 +124,7 @@ def run_stage(cfg: RLConfig, runner: rollout.CodeRunner | None = None, engine: r
 def _prepare(cfg: RLConfig, run: stores.ArtifactStore, scratch: Path, world: ranks.World) -> Stage:
     from torch.utils.tensorboard import SummaryWriter
 
-    from thyme_jobs.sft.processor import load_processor
+    from thyme_jobs.modelio.processor import load_processor
 
     rows = prompts.read_rows(run, cfg.splits)
     per_rank = len(ranks.group_share(cfg.batch_size, world)) * cfg.num_generations  # checks the split first
@@ -133,7 +134,7 @@ def _prepare(cfg: RLConfig, run: stores.ArtifactStore, scratch: Path, world: ran
             "in every forward pass, and transformers' generate runs a different number of them on each rank "
             "(trajectories end at different lengths); use deepspeed: zero2 with the transformers engine")
     if world.is_node_main:
-        _fetch_model(run, cfg.model, scratch / "base")
+        store_checkpoints.fetch_model(run, cfg.model, scratch / "base")
     resume = checkpoints.newest_complete(run)
     if resume is not None and world.is_node_main:
         checkpoints.download(run, resume, scratch / "resume")
@@ -167,10 +168,10 @@ def _load_model(path: Path, world: ranks.World) -> torch.nn.Module:
 
 
 def _build_update(cfg: RLConfig, policy_dir: Path, world: ranks.World, micro_steps: int) -> Any:
-    from thyme_jobs.sft.train import freeze_vision
+    from thyme_jobs.modelio.freezing import freeze_vision
 
     if cfg.deepspeed is not None:  # fail before loading anything when DeepSpeed is missing
-        from thyme_jobs.sft.deepspeed_config import require_deepspeed
+        from thyme_jobs.modelio.deepspeed_config import require_deepspeed
 
         require_deepspeed(cfg.deepspeed)
     policy = _load_model(policy_dir, world)
@@ -184,16 +185,7 @@ def _build_update(cfg: RLConfig, policy_dir: Path, world: ranks.World, micro_ste
                                    world=world)
 
 
-def _fetch_model(run: stores.ArtifactStore, model: str, local: Path) -> Path:
-    """`model` is a key under the run root (default sft/final) or any store URI/path."""
-    if "://" in model or model.startswith("/"):
-        source = stores.open_store(model)
-    else:
-        source = run.child(model)
-    return sft_checkpoints.download_model(source, local)
-
-
-async def _train(stage: Stage, runner: rollout.CodeRunner | None) -> None:
+async def _train(stage: Stage, runner: thyme_code.CodeRunner | None) -> None:
     cfg = stage.cfg
     judge_cm = (
         JudgeClient(cfg.judge.endpoint, cfg.judge.model, timeout_seconds=cfg.judge.timeout_seconds,
@@ -218,7 +210,7 @@ async def _train(stage: Stage, runner: rollout.CodeRunner | None) -> None:
             await runner.aclose()
 
 
-async def _one_step(stage: Stage, runner: rollout.CodeRunner, judge: JudgeClient | None) -> bool:
+async def _one_step(stage: Stage, runner: thyme_code.CodeRunner, judge: JudgeClient | None) -> bool:
     """Roll out, score and update once; False when a judge outage left the step undone."""
     cfg, state, world = stage.cfg, stage.state, stage.world
     step = state.step + 1
@@ -228,7 +220,7 @@ async def _one_step(stage: Stage, runner: rollout.CodeRunner, judge: JudgeClient
     trajectories = prompts.trajectories_for(stage.run, picked, step, cfg.num_generations, first_group=groups.start)
     started = time.perf_counter()
     # Distinct sampling seeds per rank; a single process keeps its historical seed.
-    await rollout.rollout(trajectories, stage.engine, runner, _settings(cfg),
+    await rollout.rollout(trajectories, stage.engine, thyme_code.ThymeCode(runner), _settings(cfg),
                           seed=(cfg.seed + step) * world.size + world.rank)
     seconds = time.perf_counter() - started
     requests = [scoring.ScoreRequest(t.question, t.completion, t.truth) for t in trajectories]
@@ -286,8 +278,9 @@ def _settings(cfg: RLConfig) -> rollout.RolloutSettings:
     return rollout.RolloutSettings(
         max_rounds=cfg.max_rounds,
         max_images=cfg.max_images,
-        text=rollout.Sampling(cfg.text_temperature, cfg.max_new_tokens, rollout.TEXT_STOPS, cfg.top_p, cfg.top_k),
-        code=rollout.Sampling(cfg.code_temperature, cfg.max_new_tokens, rollout.CODE_STOPS),
+        text=rollout.Sampling(cfg.text_temperature, cfg.max_new_tokens, protocols.text_stops(thyme_code.ThymeCode),
+                              cfg.top_p, cfg.top_k),
+        code=rollout.Sampling(cfg.code_temperature, cfg.max_new_tokens, protocols.call_stops(thyme_code.ThymeCode)),
     )
 
 
@@ -353,7 +346,7 @@ def _write_step(stage: Stage, step: int, whole: records.StepShare, adv: list[flo
 def _upload_tensorboard(stage: Stage) -> None:
     local = stage.scratch / "tensorboard"
     if stage.world.is_main and local.is_dir():
-        sft_checkpoints.upload_dir(stage.run, local, "rl/tensorboard")
+        store_checkpoints.upload_dir(stage.run, local, "rl/tensorboard")
 
 
 def _write_status(stage: Stage, state: str, message: str) -> None:
@@ -367,8 +360,8 @@ def _finish(stage: Stage) -> None:
     cfg, state, world = stage.cfg, stage.state, stage.world
     local = checkpoints.save_model(stage.update, stage.processor, stage.scratch / "final", world)
     if world.is_main:
-        sft_checkpoints.upload_dir(stage.run, local, FINAL)
-        sft_checkpoints.commit(stage.run, FINAL, {"step": state.step, "stage": "rl"})
+        store_checkpoints.upload_dir(stage.run, local, FINAL)
+        store_checkpoints.commit(stage.run, FINAL, {"step": state.step, "stage": "rl"})
         summary = {
             "steps": state.step,
             "final": FINAL,

@@ -18,7 +18,7 @@ from typing import Any
 
 from thyme_jobs import store as stores
 from thyme_jobs.rl.rewards import reference_answer
-from thyme_jobs.rl.rollout import IMAGE, Trajectory
+from thyme_jobs.agent.loop import IMAGE, Trajectory
 
 
 class DataError(RuntimeError):

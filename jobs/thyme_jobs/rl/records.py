@@ -16,7 +16,7 @@ from typing import Any
 
 from thyme_jobs.rl.judge import JudgeStats
 from thyme_jobs.rl.rewards import RewardBreakdown
-from thyme_jobs.rl.rollout import Trajectory
+from thyme_jobs.agent.loop import Trajectory
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from thyme_jobs.rl import ranks
-from thyme_jobs.sft import deepspeed_config as ds_config
+from thyme_jobs.modelio import deepspeed_config as ds_config
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thyme_jobs import store as stores
-from thyme_jobs.sft import formatting, masking
+from thyme_jobs.modelio import formatting
+from thyme_jobs.sft import masking
 
 log = logging.getLogger(__name__)
 

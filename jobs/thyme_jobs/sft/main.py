@@ -65,8 +65,10 @@ def run(cfg: SFTConfig) -> dict[str, Any] | None:
 def _train(cfg: SFTConfig, run_root: stores.ArtifactStore, state: Any) -> dict[str, Any] | None:
     from transformers import AutoModelForImageTextToText
 
-    from thyme_jobs.sft import checkpoints, data, train
-    from thyme_jobs.sft.processor import load_processor
+    from thyme_jobs.modelio import checkpoints
+    from thyme_jobs.modelio.freezing import freeze_vision
+    from thyme_jobs.modelio.processor import load_processor
+    from thyme_jobs.sft import data, train
 
     world, rank, local_rank = state.num_processes, state.process_index, state.local_process_index
     work = Path(cfg.work_dir or os.environ.get("THYME_WORK_DIR") or tempfile.mkdtemp(prefix="thyme-sft-"))
@@ -75,7 +77,7 @@ def _train(cfg: SFTConfig, run_root: stores.ArtifactStore, state: Any) -> dict[s
         checkpoints.download_model(stores.open_store(cfg.model), model_dir)
     state.wait_for_everyone()
 
-    resume = checkpoints.newest_complete(run_root)
+    resume = checkpoints.newest_complete(run_root, train.CHECKPOINTS)
     plans = _plan_phases(cfg, resume, run_root, world)
     processor = load_processor(model_dir)
     encoder = data.Encoder(processor, cfg.system_prompt, cfg.max_length, cfg.train_rounds,
@@ -93,7 +95,7 @@ def _train(cfg: SFTConfig, run_root: stores.ArtifactStore, state: Any) -> dict[s
         if resume is not None:
             local_ckpt = work / f"resume-{resume['step']}"
             if local_rank == 0 and not (local_ckpt / "trainer_state.json").is_file():
-                checkpoints.download(run_root, resume, local_ckpt)
+                checkpoints.download(run_root, resume, local_ckpt, train.CHECKPOINTS)
             state.wait_for_everyone()
             if resume["phase"] == plan.index and not resume["phase_done"]:
                 ckpt_dir = local_ckpt
@@ -101,7 +103,7 @@ def _train(cfg: SFTConfig, run_root: stores.ArtifactStore, state: Any) -> dict[s
             resume = None
         model = _load_model(AutoModelForImageTextToText, weights, cfg)
         if cfg.freeze_vision:
-            train.freeze_vision(model)
+            freeze_vision(model)
         rows = data.read_rows(run_root, cfg.phases[plan.index].splits)
         dataset = data.SFTDataset(rows, run_root, encoder)
         args = train.training_arguments(cfg, plan, work / f"phase{plan.index}")
@@ -196,7 +198,7 @@ def _gather_skipped(skipped: dict[str, str]) -> dict[str, str]:
 
 def _finish(cfg, run_root, state, trainer, processor, work, final_step, totals, skipped, phases):
     """Save sft/final (manifest last), upload TensorBoard logs, commit sft/manifest.json."""
-    from thyme_jobs.sft import checkpoints
+    from thyme_jobs.modelio import checkpoints
 
     final_local = work / "final"
     if trainer is not None:

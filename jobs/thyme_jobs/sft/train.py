@@ -29,11 +29,14 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from thyme_jobs import store as stores
-from thyme_jobs.sft import checkpoints, masking
+from thyme_jobs.modelio import checkpoints
+from thyme_jobs.sft import masking
 from thyme_jobs.sft.config import SFTConfig
-from thyme_jobs.sft.deepspeed_config import deepspeed_config, require_deepspeed
+from thyme_jobs.modelio.deepspeed_config import deepspeed_config, require_deepspeed
 
 log = logging.getLogger(__name__)
+
+CHECKPOINTS = "sft/checkpoints"
 
 
 @dataclass
@@ -105,7 +108,7 @@ class StoreCheckpoints(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         local = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         step = self.plan.step_offset + state.global_step
-        prefix = checkpoints.checkpoint_key(step)
+        prefix = checkpoints.checkpoint_key(CHECKPOINTS, step)
         if self.local_rank == 0 and local.is_dir():
             checkpoints.upload_dir(self.run_root, local, prefix)
         _barrier()
@@ -178,26 +181,6 @@ def natural_steps(n_rows: int, epochs: float, cfg: SFTConfig, world_size: int) -
     """Optimizer steps a phase takes without a cap (micro-batches per rank / accumulation)."""
     per_rank = math.ceil(n_rows / (cfg.per_device_batch_size * world_size))
     return max(1, math.ceil(per_rank * epochs / cfg.gradient_accumulation_steps))
-
-
-def freeze_vision(model: torch.nn.Module) -> int:
-    """Freeze the vision tower (ViT and patch merger); returns how many parameters froze."""
-    visual = _find_visual(model)
-    n = 0
-    for p in visual.parameters():
-        p.requires_grad_(False)
-        n += p.numel()
-    return n
-
-
-def _find_visual(model: torch.nn.Module) -> torch.nn.Module:
-    for path in ("model.visual", "visual"):
-        try:
-            return model.get_submodule(path)
-        except AttributeError:
-            continue
-    raise AttributeError(f"{type(model).__name__} has no vision tower at model.visual or visual; "
-                         "freeze_vision supports Qwen2-VL and Qwen2.5-VL models")
 
 
 def _world_size() -> int:

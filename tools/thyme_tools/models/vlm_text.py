@@ -30,7 +30,7 @@ class ImageQuestion(Tool):
         import torch
         from transformers import AutoModelForImageTextToText
 
-        from thyme_jobs.sft.processor import load_processor
+        from thyme_jobs.modelio.processor import load_processor
 
         path = local_model_dir(self.settings.model or "", self.settings.model_cache)
         self.processor = load_processor(path)

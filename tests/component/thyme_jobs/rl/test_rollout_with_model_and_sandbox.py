@@ -7,11 +7,14 @@ from collections.abc import Sequence
 import pytest
 import torch
 
-from thyme_jobs.rl import grpo, rollout
-from thyme_jobs.rl.encoding import TrajectoryEncoder
-from thyme_jobs.rl.engines import TransformersEngine
-from thyme_jobs.rl.rollout import CodeResult, Generation, Sampling, Trajectory
-from thyme_jobs.rl.sandbox_runner import SandboxRunner
+from thyme_jobs.agent import loop as rollout
+from thyme_jobs.agent import thyme_code
+from thyme_jobs.agent.encoding import TrajectoryEncoder
+from thyme_jobs.agent.engines import TransformersEngine
+from thyme_jobs.agent.loop import Generation, Sampling, Trajectory
+from thyme_jobs.agent.sandbox_runner import SandboxRunner
+from thyme_jobs.agent.thyme_code import CodeResult
+from thyme_jobs.rl import grpo
 
 CROP = ("\n```python\nimage = Image.open(image_path)\nout = image.crop((0, 0, 160, 120))\n"
         "processed_path = '/mnt/data/temp_processed_images/zoom.jpg'\nout.save(processed_path)\n"
@@ -26,7 +29,7 @@ CODE_BY_ID = {
 
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir):
-    from thyme_jobs.sft.processor import load_processor
+    from thyme_jobs.modelio.processor import load_processor
     from transformers import AutoModelForImageTextToText
 
     processor = load_processor(tiny_model_dir)
@@ -41,7 +44,7 @@ class ForcedText:
         self.inner = inner
 
     def generate(self, requests: Sequence[Trajectory], sampling: Sampling, seed: int) -> list[Generation]:
-        if sampling.stop == rollout.CODE_STOPS:
+        if sampling.stop == thyme_code.CODE_STOPS:
             if self.inner is not None:
                 return self.inner.generate(requests, sampling, seed)
             return [Generation(CODE_BY_ID[t.id.split("-")[0]], "stop", "</code>") for t in requests]
@@ -65,7 +68,7 @@ class NoSandbox:
 def settings(max_new_tokens: int, max_rounds: int = 3) -> rollout.RolloutSettings:
     return rollout.RolloutSettings(
         max_rounds=max_rounds, max_images=10,
-        text=Sampling(1.0, max_new_tokens, rollout.TEXT_STOPS), code=Sampling(0.0, max_new_tokens, rollout.CODE_STOPS),
+        text=Sampling(1.0, max_new_tokens, thyme_code.TEXT_STOPS), code=Sampling(0.0, max_new_tokens, thyme_code.CODE_STOPS),
     )
 
 
@@ -75,7 +78,7 @@ async def test_code_spans_at_temperature_zero_are_deterministic(tiny, photo) -> 
     spans = []
     for seed in (1, 2, 3):
         t = Trajectory(f"t-{seed}", "p", "<image>\nWhat is it?", [photo])
-        await rollout.rollout([t], engine, NoSandbox(), settings(max_new_tokens=12, max_rounds=1), seed=seed)
+        await rollout.rollout([t], engine, thyme_code.ThymeCode(NoSandbox()), settings(max_new_tokens=12, max_rounds=1), seed=seed)
         assert t.segments[0].text == "<think>I will look closer. <code>"
         spans.append(t.segments[1].text)
     assert spans[0] and spans[0] == spans[1] == spans[2]
@@ -85,7 +88,7 @@ def test_text_at_temperature_one_is_sampled(tiny, photo) -> None:
     processor, model = tiny
     engine = TransformersEngine(model, TrajectoryEncoder(processor, None))
     texts = {
-        engine.generate([Trajectory("t", "p", "<image>\nWhat?", [photo])], Sampling(1.0, 12, rollout.TEXT_STOPS), seed)[0].text
+        engine.generate([Trajectory("t", "p", "<image>\nWhat?", [photo])], Sampling(1.0, 12, thyme_code.TEXT_STOPS), seed)[0].text
         for seed in range(4)
     }
     assert len(texts) > 1
@@ -110,7 +113,7 @@ async def test_rollout_through_the_real_sandbox_then_a_grpo_step(tiny, photo, sa
     batch = [Trajectory(f"{name}-0", "p", "<image>\nWhat is in the corner?", [photo], "B") for name in CODE_BY_ID]
     async with SandboxClient(sandbox_url) as client:
         runner = SandboxRunner(client)
-        await rollout.rollout(batch, ForcedText(), runner, settings(max_new_tokens=16))
+        await rollout.rollout(batch, ForcedText(), thyme_code.ThymeCode(runner), settings(max_new_tokens=16))
     crop, spin, raised, compute = batch
     assert crop.finish_reason == "answer" and crop.image_count == 2, crop.completion
     assert "<sandbox_output><image></sandbox_output>" in crop.completion

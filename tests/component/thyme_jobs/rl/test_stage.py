@@ -14,8 +14,8 @@ from thyme_jobs import store as stores
 from thyme_jobs.rl import main as rl_main
 from thyme_jobs.rl.config import parse_config
 from thyme_jobs.rl.judge import JudgeUnavailable
-from thyme_jobs.rl.rollout import Generation, Sampling, Trajectory
-from thyme_jobs.sft import checkpoints as sft_checkpoints
+from thyme_jobs.agent.loop import Generation, Sampling, Trajectory
+from thyme_jobs.modelio import checkpoints as store_checkpoints
 
 QUESTION = "<image>\nWhat is on the left? Answer in a few words."
 
@@ -33,8 +33,8 @@ def make_run_root(root: Path, model_dir: Path, photo: bytes, n_rows: int = 3) ->
     stores.put_json(run, "data/train/manifest.json",
                     {"jsonl": ["data/train/shards/0/rows.jsonl"], "rows": n_rows, "rejected": 0})
     stores.put_json(run, "data/manifest.json", {"splits": {"train": {"rows": n_rows}}})
-    sft_checkpoints.upload_dir(run, model_dir, "sft/final")
-    sft_checkpoints.commit(run, "sft/final", {"stage": "sft"})
+    store_checkpoints.upload_dir(run, model_dir, "sft/final")
+    store_checkpoints.commit(run, "sft/final", {"stage": "sft"})
     return root
 
 

@@ -7,7 +7,7 @@ import time
 import torch
 
 from thyme_jobs import tinymodel
-from thyme_jobs.sft.processor import load_processor
+from thyme_jobs.modelio.processor import load_processor
 
 
 def test_same_seed_same_files_other_seed_other_weights(tmp_path, tiny_model_dir):

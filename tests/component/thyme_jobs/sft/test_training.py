@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from thyme_jobs import store as stores
+from thyme_jobs.modelio import freezing
 from thyme_jobs.sft import config, data, main, masking, train
-from thyme_jobs.sft.processor import load_processor
+from thyme_jobs.modelio.processor import load_processor
 
 from unit.thyme_jobs.sft import sft_fixtures
 
@@ -42,7 +43,7 @@ def test_steps_lower_the_loss_and_masked_positions_get_no_gradient(tiny_model_di
 
     torch.manual_seed(0)
     model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    train.freeze_vision(model)
+    freezing.freeze_vision(model)
     batch = _fixed_batch(tiny_model_dir)
     vision_before = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     trainable_before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from thyme_jobs import store as stores
-from thyme_jobs.rl.rollout import CodeResult
+from thyme_jobs.agent.thyme_code import CodeResult
 
 from component.thyme_jobs.rl.test_multi_rank_update import WORKER, free_port, single_process_weights, torchrun_env
 from component.thyme_jobs.rl.test_stage import config, make_run_root

@@ -11,7 +11,7 @@ import torch
 from thyme_jobs.rl import grpo, ranks, records, updates
 from thyme_jobs.rl.judge import JudgeStats, JudgeUnavailable
 from thyme_jobs.rl.rewards import RewardBreakdown
-from thyme_jobs.rl.rollout import Segment, Trajectory
+from thyme_jobs.agent.loop import Segment, Trajectory
 
 from .rl_fixtures import TinyLM, two_groups
 

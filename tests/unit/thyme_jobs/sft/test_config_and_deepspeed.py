@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from thyme_jobs.sft import config, deepspeed_config
+from thyme_jobs.modelio import deepspeed_config
+from thyme_jobs.sft import config
 
 BASE = {"run_root": "/tmp/run", "model": "/tmp/model", "phases": [{"splits": ["2round"], "learning_rate": 1e-5}]}
 

@@ -6,7 +6,8 @@ import doctest
 
 import pytest
 
-from thyme_jobs.sft import deepspeed_config, formatting, masking
+from thyme_jobs.modelio import deepspeed_config, formatting
+from thyme_jobs.sft import masking
 
 
 @pytest.mark.parametrize("module", [masking, formatting, deepspeed_config], ids=lambda m: m.__name__)

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from thyme_jobs.sft import data, formatting, masking
+from thyme_jobs.modelio import formatting
+from thyme_jobs.sft import data, masking
 
 from unit.thyme_jobs.sft import sft_fixtures
 

@@ -26,6 +26,19 @@ END_OF_TURN = "<|im_end|>"
 Messages = list[dict[str, Any]]
 ChatTemplate = Callable[..., str]  # processor.apply_chat_template(messages, tokenize=False, ...)
 
+# The reference's system prompt (scripts/prompt.txt) is not public text we may copy; this
+# one states the same contract in our words: reason in <think>, write Python in
+# <code>```python ...```</code> that prints the processed image's path or the result,
+# read the <sandbox_output>, answer in <answer>.
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a careful visual reasoner. Think step by step inside <think> and </think>. "
+    "When the image needs a closer look (cropping, rotating, raising contrast) or a number "
+    "needs computing, write Python between <code> and </code> as a ```python fenced block; "
+    "save any processed image and print its path (processed_path), or print the result. "
+    "The tool's reply comes back between <sandbox_output> and </sandbox_output>. "
+    "Give the final answer inside <answer> and </answer>."
+)
+
 
 class RowFormatError(ValueError):
     """A row that cannot become a training example (named by its id; counted and skipped)."""

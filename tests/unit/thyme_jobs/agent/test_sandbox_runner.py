@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from thyme_jobs.rl.rollout import SandboxFault
-from thyme_jobs.rl.sandbox_runner import SandboxRunner, to_code_result
+from thyme_jobs.agent.thyme_code import SandboxFault
+from thyme_jobs.agent.sandbox_runner import SandboxRunner, to_code_result
 from thyme_sandbox.client import PoolExhausted, SandboxUnavailable
 from thyme_sandbox.protocol import RunResult
 

@@ -1,4 +1,4 @@
-"""Generation engines behind the rollout's `Engine` protocol: transformers on CPU, vLLM on GPUs.
+"""Generation engines behind the agent loop's `Engine` protocol: transformers on CPU, vLLM on GPUs.
 
 Both take trajectories and a `Sampling` and return text cut at the first stop string,
 which stays in the text. Stop strings are plain Python strings handed to the engine (a
@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from transformers import StoppingCriteria
 
-from thyme_jobs.rl.encoding import TrajectoryEncoder
-from thyme_jobs.rl.rollout import Generation, Sampling, Trajectory, cut_at_stop
+from thyme_jobs.agent.encoding import TrajectoryEncoder
+from thyme_jobs.agent.loop import Generation, Sampling, Trajectory, cut_at_stop
 
 log = logging.getLogger(__name__)
 

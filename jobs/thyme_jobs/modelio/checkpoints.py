@@ -1,12 +1,12 @@
-"""Checkpoints in the artifact store: upload atomically, find the newest complete one, fetch it.
+"""Checkpoints and model directories in the artifact store: upload, commit, find the newest, fetch.
 
-A checkpoint is `sft/checkpoints/<step>/`: the files the transformers Trainer wrote
-(weights, optimizer, scheduler, RNG states, trainer_state.json; with DeepSpeed its
-per-rank shards) and, written last, `manifest.json`. The manifest is the commit point:
-a directory without one is a save that died half-way and is ignored on resume (and
-overwritten by the next save of that step). `<step>` counts optimizer steps over all
-phases, so checkpoints sort across phases; the manifest says which phase and which step
-inside it, which is the data position the Trainer skips to.
+A checkpoint is `<root>/<step>/` (`sft/checkpoints/...`, `rl/checkpoints/...`): the files
+a stage wrote (for SFT the transformers Trainer's weights, optimizer, scheduler, RNG
+states, trainer_state.json; with DeepSpeed its per-rank shards) and, written last,
+`manifest.json`. The manifest is the commit point: a directory without one is a save
+that died half-way and is ignored on resume (and overwritten by the next save of that
+step). `<step>` is zero-padded so a listing sorts by step. A finished model
+(`sft/final/`, `rl/final/`) is an HF model directory committed the same way.
 
 In a multi-node run each node writes its own ranks' files to its local disk, so the
 first process of every node uploads what it has; after a barrier the global rank 0
@@ -24,13 +24,12 @@ from thyme_jobs import store as stores
 
 log = logging.getLogger(__name__)
 
-CHECKPOINTS = "sft/checkpoints"
 MANIFEST = "manifest.json"
 
 
-def checkpoint_key(step: int) -> str:
+def checkpoint_key(root: str, step: int) -> str:
     # zero-padded so a plain listing sorts by step
-    return stores.join(CHECKPOINTS, f"{step:08d}")
+    return stores.join(root, f"{step:08d}")
 
 
 def upload_dir(store: stores.ArtifactStore, local: Path, prefix: str) -> list[str]:
@@ -49,9 +48,9 @@ def commit(store: stores.ArtifactStore, prefix: str, manifest: dict[str, Any]) -
     stores.put_json(store, stores.join(prefix, MANIFEST), {**manifest, "files": files, "committed_at": time.time()})
 
 
-def newest_complete(store: stores.ArtifactStore, root: str = CHECKPOINTS) -> dict[str, Any] | None:
+def newest_complete(store: stores.ArtifactStore, root: str) -> dict[str, Any] | None:
     """The manifest of the highest-step checkpoint under `root` that has one and whose
-    listed files are all there, or None. RL's checkpoints follow the same rule."""
+    listed files are all there, or None."""
     best: dict[str, Any] | None = None
     for key in store.list(root):
         if not key.endswith("/" + MANIFEST):
@@ -70,9 +69,9 @@ def _all_files_present(store: stores.ArtifactStore, prefix: str, manifest: dict[
     return all(f in have for f in manifest.get("files", []))
 
 
-def download(store: stores.ArtifactStore, manifest: dict[str, Any], local: Path) -> Path:
-    """Fetch a committed checkpoint's files into `local` (the Trainer resumes from there)."""
-    prefix = checkpoint_key(manifest["step"])
+def download(store: stores.ArtifactStore, manifest: dict[str, Any], local: Path, root: str) -> Path:
+    """Fetch a committed checkpoint's files into `local` (a stage resumes from there)."""
+    prefix = checkpoint_key(root, manifest["step"])
     for rel in manifest["files"]:
         store.get_file(stores.join(prefix, rel), local / rel)
     return local
@@ -90,3 +89,12 @@ def download_model(store: stores.ArtifactStore, local: Path) -> Path:
         raise FileNotFoundError(f"{store.location()} holds no config.json ({n} files): `model` must point "
                                 "at an HF model directory (e.g. one made by `thyme tiny-model` and uploaded)")
     return local
+
+
+def fetch_model(run: stores.ArtifactStore, model: str, local: Path) -> Path:
+    """`model` is a key under the run root (e.g. sft/final) or any store URI/path."""
+    if "://" in model or model.startswith("/"):
+        source = stores.open_store(model)
+    else:
+        source = run.child(model)
+    return download_model(source, local)

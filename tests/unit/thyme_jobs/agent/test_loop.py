@@ -1,4 +1,4 @@
-"""The rollout loop against a scripted engine and a fake sandbox."""
+"""The agent loop with the Thyme protocol, against a scripted engine and a fake sandbox."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from collections.abc import Callable, Sequence
 import pytest
 from PIL import Image
 
-from thyme_jobs.rl import rollout
-from thyme_jobs.rl.rollout import CodeResult, Generation, Sampling, Trajectory
+from thyme_jobs.agent import loop as rollout
+from thyme_jobs.agent import thyme_code
+from thyme_jobs.agent.loop import Generation, Sampling, Trajectory
+from thyme_jobs.agent.protocols import Observation
+from thyme_jobs.agent.thyme_code import CodeResult
 
-TEXT = Sampling(temperature=1.0, max_new_tokens=32, stop=rollout.TEXT_STOPS)
-CODE = Sampling(temperature=0.0, max_new_tokens=32, stop=rollout.CODE_STOPS)
+TEXT = Sampling(temperature=1.0, max_new_tokens=32, stop=thyme_code.TEXT_STOPS)
+CODE = Sampling(temperature=0.0, max_new_tokens=32, stop=thyme_code.CODE_STOPS)
 
 
 def png(w: int = 8, h: int = 8) -> bytes:
@@ -84,7 +87,7 @@ async def test_code_is_generated_at_the_code_temperature_and_run_in_the_sandbox(
     engine = ScriptedEngine(tool_user)
     runner = FakeRunner(lambda tid, code: CodeResult("ok", stdout="hi\n"))
     batch = trajectories(2)
-    await rollout.rollout(batch, engine, runner, settings())
+    await rollout.rollout(batch, engine, thyme_code.ThymeCode(runner), settings())
     for t in batch:
         assert t.finish_reason == "answer" and t.tool_calls == 1
         assert t.completion == (
@@ -104,7 +107,7 @@ async def test_finished_trajectories_are_never_generated_again() -> None:
 
     engine = ScriptedEngine(script)
     batch = trajectories(2)
-    await rollout.rollout(batch, engine, FakeRunner(lambda *_: CodeResult("ok", stdout="1")), settings())
+    await rollout.rollout(batch, engine, thyme_code.ThymeCode(FakeRunner(lambda *_: CodeResult("ok", stdout="1"))), settings())
     assert [tid for tid, _ in engine.calls].count("t0") == 1
     assert batch[1].finish_reason == "answer" and batch[1].rounds == 2
 
@@ -112,7 +115,7 @@ async def test_finished_trajectories_are_never_generated_again() -> None:
 async def test_a_batchs_sandbox_calls_run_concurrently() -> None:
     runner = FakeRunner(lambda *_: CodeResult("ok", stdout="x"), delay=0.2)
     started = asyncio.get_running_loop().time()
-    await rollout.rollout(trajectories(6), ScriptedEngine(tool_user), runner, settings())
+    await rollout.rollout(trajectories(6), ScriptedEngine(tool_user), thyme_code.ThymeCode(runner), settings())
     assert runner.max_in_flight == 6
     assert asyncio.get_running_loop().time() - started < 1.0
 
@@ -120,7 +123,7 @@ async def test_a_batchs_sandbox_calls_run_concurrently() -> None:
 async def test_a_sandbox_timeout_ends_only_its_trajectory() -> None:
     runner = FakeRunner(lambda tid, code: CodeResult("timeout") if tid == "t1" else CodeResult("ok", stdout="fine"))
     batch = trajectories(3)
-    await rollout.rollout(batch, ScriptedEngine(tool_user), runner, settings())
+    await rollout.rollout(batch, ScriptedEngine(tool_user), thyme_code.ThymeCode(runner), settings())
     assert batch[1].finish_reason == "sandbox_timeout" and batch[1].failure
     assert batch[1].completion.endswith("<sandbox_output>Execution timed out.</sandbox_output>")
     assert batch[1].sandbox_errors == 1
@@ -130,7 +133,7 @@ async def test_a_sandbox_timeout_ends_only_its_trajectory() -> None:
 async def test_user_code_errors_are_fed_back_and_the_trajectory_goes_on() -> None:
     runner = FakeRunner(lambda *_: CodeResult("error", error="NameError: name 'x' is not defined (line 1)"))
     batch = trajectories(1)
-    await rollout.rollout(batch, ScriptedEngine(tool_user), runner, settings())
+    await rollout.rollout(batch, ScriptedEngine(tool_user), thyme_code.ThymeCode(runner), settings())
     assert "<sandbox_output>NameError: name 'x' is not defined (line 1)</sandbox_output>" in batch[0].completion
     assert batch[0].finish_reason == "answer" and batch[0].sandbox_errors == 1
 
@@ -138,13 +141,13 @@ async def test_user_code_errors_are_fed_back_and_the_trajectory_goes_on() -> Non
 async def test_a_sandbox_service_fault_marks_the_trajectory_not_the_batch() -> None:
     async def faulty(tid: str, code: str, image: bytes | None) -> CodeResult:
         if tid == "t0":
-            raise rollout.SandboxFault("pool exhausted")
+            raise thyme_code.SandboxFault("pool exhausted")
         return CodeResult("ok", stdout="ok")
 
     runner = FakeRunner(lambda *_: CodeResult("ok"))
     runner.run = faulty  # type: ignore[method-assign]
     batch = trajectories(2)
-    await rollout.rollout(batch, ScriptedEngine(tool_user), runner, settings())
+    await rollout.rollout(batch, ScriptedEngine(tool_user), thyme_code.ThymeCode(runner), settings())
     assert (batch[0].finish_reason, batch[0].failure) == ("sandbox_fault", "pool exhausted")
     assert batch[1].finish_reason == "answer"
 
@@ -152,7 +155,7 @@ async def test_a_sandbox_service_fault_marks_the_trajectory_not_the_batch() -> N
 async def test_an_engine_failure_marks_only_the_failing_trajectory() -> None:
     batch = trajectories(3)
     engine = ScriptedEngine(tool_user, fail_ids=["t2"])
-    await rollout.rollout(batch, engine, FakeRunner(lambda *_: CodeResult("ok", stdout="1")), settings())
+    await rollout.rollout(batch, engine, thyme_code.ThymeCode(FakeRunner(lambda *_: CodeResult("ok", stdout="1"))), settings())
     assert batch[2].finish_reason == "engine_error" and "engine blew up" in (batch[2].failure or "")
     assert [batch[0].finish_reason, batch[1].finish_reason] == ["answer", "answer"]
 
@@ -165,7 +168,7 @@ async def test_images_come_back_as_image_inputs_up_to_the_limit() -> None:
 
     runner = FakeRunner(lambda *_: CodeResult("ok", images=[png(), png(), png()]))
     batch = trajectories(1)
-    await rollout.rollout(batch, ScriptedEngine(script), runner, settings(max_rounds=5, max_images=5))
+    await rollout.rollout(batch, ScriptedEngine(script), thyme_code.ThymeCode(runner), settings(max_rounds=5, max_images=5))
     t = batch[0]
     assert t.image_count == 5 and t.finish_reason == "round_limit" and t.rounds == 5
     outputs = [s for s in t.segments if not s.trainable]
@@ -184,7 +187,7 @@ async def test_images_come_back_as_image_inputs_up_to_the_limit() -> None:
 )
 async def test_every_way_a_turn_ends_is_recorded(generation: Generation, reason: str) -> None:
     batch = trajectories(1)
-    await rollout.rollout(batch, ScriptedEngine(lambda t, s: generation), FakeRunner(lambda *_: CodeResult("ok")), settings())
+    await rollout.rollout(batch, ScriptedEngine(lambda t, s: generation), thyme_code.ThymeCode(FakeRunner(lambda *_: CodeResult("ok"))), settings())
     assert batch[0].finish_reason == reason and batch[0].rounds == 1
 
 
@@ -196,7 +199,7 @@ async def test_malformed_code_spans_are_handled() -> None:
 
     batch = trajectories(1)
     runner = FakeRunner(lambda *_: CodeResult("ok"))
-    await rollout.rollout(batch, ScriptedEngine(unclosed), runner, settings())
+    await rollout.rollout(batch, ScriptedEngine(unclosed), thyme_code.ThymeCode(runner), settings())
     assert batch[0].finish_reason == "unclosed_code" and runner.runs == []
 
     def empty(t: Trajectory, s: Sampling) -> Generation:
@@ -207,24 +210,26 @@ async def test_malformed_code_spans_are_handled() -> None:
         return Generation("<think><code>", "stop", "<code>")
 
     batch = trajectories(1)
-    await rollout.rollout(batch, ScriptedEngine(empty), runner, settings())
+    await rollout.rollout(batch, ScriptedEngine(empty), thyme_code.ThymeCode(runner), settings())
     assert "No code found" in batch[0].completion and runner.runs == [] and batch[0].finish_reason == "answer"
 
 
 @pytest.mark.parametrize(
     ("result", "text"),
     [
-        (CodeResult("ok", stdout="0.6666\n"), "<sandbox_output>0.6666</sandbox_output>"),
-        (CodeResult("ok", stdout=""), "<sandbox_output>No output captured.</sandbox_output>"),
-        (CodeResult("ok", stdout="x" * 30), "<sandbox_output>" + "x" * 10 + "...[truncated]</sandbox_output>"),
-        (CodeResult("ok", images=[b"not an image"]), "<sandbox_output>The generated image has an invalid size or aspect ratio.</sandbox_output>"),
-        (CodeResult("ok", images=[png(1000, 2)]), "<sandbox_output>The generated image has an invalid size or aspect ratio.</sandbox_output>"),
-        (CodeResult("oom"), "<sandbox_output>Execution ran out of memory.</sandbox_output>"),
+        (Observation("ok", text="0.6666\n"), "<sandbox_output>0.6666</sandbox_output>"),
+        (Observation("ok", text=""), "<sandbox_output>No output captured.</sandbox_output>"),
+        (Observation("ok", text="x" * 30), "<sandbox_output>" + "x" * 10 + "...[truncated]</sandbox_output>"),
+        (Observation("ok", images=[b"not an image"]), "<sandbox_output>The generated image has an invalid size or aspect ratio.</sandbox_output>"),
+        (Observation("ok", images=[png(1000, 2)]), "<sandbox_output>The generated image has an invalid size or aspect ratio.</sandbox_output>"),
+        (Observation("oom"), "<sandbox_output>Execution ran out of memory.</sandbox_output>"),
     ],
 )
-def test_sandbox_feedback(result: CodeResult, text: str) -> None:
-    assert rollout.sandbox_feedback(result, images_left=10, max_chars=10).text == text
+def test_sandbox_feedback(result: Observation, text: str) -> None:
+    assert thyme_code.sandbox_feedback(result, images_left=10, max_chars=10).text == text
 
 
-def test_docstring_examples() -> None:
-    assert doctest.testmod(rollout).failed == 0
+@pytest.mark.parametrize("module", [rollout, thyme_code], ids=lambda m: m.__name__)
+def test_docstring_examples(module) -> None:
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0

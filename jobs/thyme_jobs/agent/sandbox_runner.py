@@ -1,11 +1,11 @@
-"""The rollout's `CodeRunner` over the sandbox service's async client.
+"""The Thyme protocol's `CodeRunner` over the sandbox service's async client.
 
 One sandbox session per trajectory, created on its first code block with the
 trajectory's input image, so variables and the image persist across its rounds (Thyme
 keeps the execution context between calls) and never leak between trajectories.
 
 The client's typed service faults (unknown session, pool exhausted, service down)
-become `rollout.SandboxFault`, which marks the one trajectory; user-code failures stay
+become `thyme_code.SandboxFault`, which marks the one trajectory; user-code failures stay
 results. A pool that is momentarily exhausted is retried a few times with backoff
 before it counts as a fault.
 """
@@ -17,7 +17,7 @@ import base64
 import logging
 from typing import Any
 
-from thyme_jobs.rl.rollout import CodeResult, SandboxFault
+from thyme_jobs.agent.thyme_code import CodeResult, SandboxFault
 
 log = logging.getLogger(__name__)
 

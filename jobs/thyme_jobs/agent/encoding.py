@@ -1,9 +1,9 @@
 """A trajectory as model inputs: the chat prompt, the assistant turn, images, and the loss mask.
 
 The prompt is the SFT chat (system prompt, user turn with the input image, the
-generation prompt), rendered by the model's own chat template through the SFT stage's
-`formatting.to_messages`, so RL sees exactly the format SFT trained on. The assistant
-turn is the trajectory's segments: what the policy sampled is text as is; a sandbox
+generation prompt), rendered by the model's own chat template through
+`modelio.formatting.to_messages` (what SFT renders rows with), so RL sees exactly the
+format SFT trained on. The assistant turn is the trajectory's segments: what the policy sampled is text as is; a sandbox
 output's `<image>` placeholders become the model's vision block
 (`<|vision_start|><|image_pad|><|vision_end|>`), which the processor expands to each
 image's patch count.
@@ -18,15 +18,31 @@ shifts which ids stand for the same text.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from thyme_jobs.rl.grpo import EncodedTrajectory
-from thyme_jobs.rl.rollout import IMAGE, Trajectory
-from thyme_jobs.sft import formatting
+from thyme_jobs.agent.loop import IMAGE, Trajectory
+from thyme_jobs.modelio import formatting
 
 VISION_BLOCK = "<|vision_start|><|image_pad|><|vision_end|>"
+
+
+@dataclass
+class EncodedTrajectory:
+    """Model inputs of one trajectory.
+
+    `loss_mask[t]` is True where token t was sampled by the policy. Example, with the
+    prompt and a sandbox output masked:
+
+        tokens     <prompt...> <think> crop <code> ... </code> <sandbox_output> <img> </sandbox_output> <answer> B </answer>
+        loss_mask   0 ... 0      1      1     1    ...   1          0             0          0              1     1     1
+    """
+
+    input_ids: torch.Tensor  # [T] long
+    loss_mask: torch.Tensor  # [T] bool
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)  # pixel_values, image_grid_thw, ...
 
 
 def decode_image(data: bytes) -> Any:
