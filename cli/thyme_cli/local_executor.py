@@ -153,6 +153,8 @@ class LocalExecutor:
         config = self.uris(json.loads(_env_value(container, pods.ENV_CONFIG)))
         if stage == "rl" and self._sandbox is not None:
             config["sandbox_url"] = self._sandbox[1]
+        if stage == "rl" and "tools_url" in config and "THYME_TOOLS_FRONT_URL" in self.tool_env():
+            config["tools_url"] = self.tool_env()["THYME_TOOLS_FRONT_URL"]
         env = {**os.environ, **self.env, pods.ENV_CONFIG: json.dumps(config), "THYME_ATTEMPT": str(attempt),
                **self.tool_env()}
         env.pop("THYME_ROLLOUT_URL", None)

@@ -227,6 +227,9 @@ class RLStage(ApiModel):
          "batchSize must be a multiple of gpus: each GPU's process rolls out whole prompt groups", ".batchSize")))
 
     algorithm: Literal["grpo-ats"] = Field("grpo-ats", description="RL algorithm; GRPO with adaptive temperature sampling.")
+    recipe: Literal["thyme", "openthinkimg"] = Field(
+        "thyme", description="thyme: Python in <code> run in the sandbox, rule/judge rewards; openthinkimg: V-ToolRL, "
+                             "OpenThinkIMG's JSON tool calls on spec.tools' servers, accuracy (+ format) rewards.")
     splits: list[str] = Field(
         min_length=1, max_length=32, json_schema_extra={"items": {"maxLength": 63, "pattern": SPLIT_NAME}},
         description="dataset splits to sample prompts from; each must be in spec.dataset.splits.")
@@ -417,6 +420,9 @@ class ThymeRunSpec(ApiModel):
          "every split in spec.stages.rl.splits must be listed in spec.dataset.splits", ".stages.rl.splits"),
         ("has(self.tools) == has(oldSelf.tools) && (!has(self.tools) || self.tools == oldSelf.tools)",
          "spec.tools is immutable; create a new ThymeRun to change the tools", ".tools"),
+        ("!has(self.stages.rl) || self.stages.rl.recipe != 'openthinkimg' || (has(self.tools) && self.tools.front)",
+         "spec.stages.rl.recipe openthinkimg calls the tool servers: set spec.tools (with front: true)",
+         ".stages.rl.recipe"),
     ))
 
     storage: StorageSpec = Field(description="object storage for artifacts (immutable).")

@@ -85,7 +85,7 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
                     "consistency": stage.rewards.consistency},
         "judge": ({"endpoint": None} if judge is None else
                   {"endpoint": judge_endpoint, "model": judge.model_name, "timeout_seconds": judge.timeout_seconds}),
-        "sandbox_url": service_url(run, namespace, "sandbox", SANDBOX_PORT),
+        "sandbox_url": service_url(run, namespace, "sandbox", SANDBOX_PORT) if stage.recipe == "thyme" else None,
         "learning_rate": stage.learning_rate,
         "kl_beta": stage.kl_beta,
         "clip_epsilon": stage.clip_epsilon,
@@ -94,7 +94,17 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
         "max_new_tokens": stage.max_new_tokens,
         "save_steps": stage.save_steps,
         "deepspeed": None if stage.deepspeed == "none" else stage.deepspeed,
+        **_tools_config(spec, namespace, run),
     }
+
+
+def _tools_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
+    """recipe openthinkimg: the tools front's Service URL (spec.tools, see builders/tools.py)."""
+    stage = spec.stages.rl
+    if stage is None or stage.recipe == "thyme":
+        return {}
+    port = spec.tools.port if spec.tools else 0
+    return {"recipe": stage.recipe, "tools_url": f"http://{names.tools_front(run)}.{namespace}.svc:{port}"}
 
 
 def stage_config(spec: api.ThymeRunSpec, namespace: str, run: str, stage: str) -> dict[str, Any]:

@@ -76,7 +76,14 @@ class RLConfig(BaseModel):
     )
     rewards: RewardWeights = Field(default_factory=RewardWeights)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
-    sandbox_url: str = Field(description="Base URL of the sandbox service, such as http://thyme-sandbox:8080.")
+    recipe: Literal["thyme", "openthinkimg"] = Field(
+        "thyme", description="thyme: GRPO-ATS, Python in <code> run in the sandbox, rule/judge rewards; openthinkimg: "
+                             "V-ToolRL, JSON tool calls on the vision tool servers at tools_url, accuracy (+ format) "
+                             "rewards, no judge.")
+    sandbox_url: str | None = Field(
+        None, description="Base URL of the sandbox service, such as http://thyme-sandbox:8080 (recipe thyme).")
+    tools_url: str | None = Field(
+        None, description="recipe openthinkimg: the tools front (`thyme tools front`), such as http://run-tools:8080.")
     # optimisation
     learning_rate: float = Field(5e-7, gt=0, le=1, description="AdamW learning rate (Thyme used 5e-7).")
     kl_beta: float = Field(0.01, ge=0, le=10, description="Weight of the k3 KL penalty to the reference model.")
@@ -103,8 +110,18 @@ class RLConfig(BaseModel):
             self.save_steps = self.steps
         if self.judge.endpoint is not None and not self.judge.endpoint.startswith(("http://", "https://")):
             raise ValueError(f"judge.endpoint {self.judge.endpoint!r} must start with http:// or https://")
-        if not self.sandbox_url.startswith(("http://", "https://")):
+        if self.recipe == "thyme" and self.sandbox_url is None:
+            raise ValueError("sandbox_url is required for recipe thyme: the base URL of the sandbox service")
+        if self.sandbox_url is not None and not self.sandbox_url.startswith(("http://", "https://")):
             raise ValueError(f"sandbox_url {self.sandbox_url!r} must start with http:// or https://")
+        if self.recipe == "openthinkimg":
+            if not (self.tools_url or "").startswith(("http://", "https://")):
+                raise ValueError(f"tools_url {self.tools_url!r}: recipe openthinkimg needs the tools front's URL "
+                                 "(http://...), e.g. from spec.tools or `thyme tools front`")
+            if self.system_prompt == DEFAULT_SYSTEM_PROMPT:  # Thyme's <code> prompt would teach the wrong tools
+                from thyme_jobs.openthinkimg.prompts import SYSTEM_PROMPT
+
+                self.system_prompt = SYSTEM_PROMPT
         return self
 
 

@@ -194,11 +194,20 @@ async def _train(stage: Stage, runner: thyme_code.CodeRunner | None) -> None:
         if cfg.judge.endpoint else contextlib.nullcontext(None)
     )
     owned = runner is None
-    runner = runner or SandboxRunner.from_url(cfg.sandbox_url)
+    tool_client = None
+    if cfg.recipe == "openthinkimg":
+        from thyme_jobs.openthinkimg.protocol import OpenThinkImg
+        from thyme_tools.client import ToolClient
+
+        tool_client = await ToolClient.from_front(cfg.tools_url or "")
+        tool: protocols.ToolProtocol = OpenThinkImg(tool_client)
+    else:
+        runner = runner or SandboxRunner.from_url(cfg.sandbox_url or "")
+        tool = thyme_code.ThymeCode(runner)
     try:
         async with judge_cm as judge:
             while stage.state.step < cfg.steps:
-                if not await _one_step(stage, runner, judge):
+                if not await _one_step(stage, tool, judge):
                     continue  # a judge outage: the same step again, until max_outage_steps in a row
                 step = stage.state.step
                 if step % cfg.save_steps == 0 or step == cfg.steps:
@@ -208,9 +217,11 @@ async def _train(stage: Stage, runner: thyme_code.CodeRunner | None) -> None:
     finally:
         if owned and isinstance(runner, SandboxRunner):
             await runner.aclose()
+        if tool_client is not None:
+            await tool_client.aclose()
 
 
-async def _one_step(stage: Stage, runner: thyme_code.CodeRunner, judge: JudgeClient | None) -> bool:
+async def _one_step(stage: Stage, tool: protocols.ToolProtocol, judge: JudgeClient | None) -> bool:
     """Roll out, score and update once; False when a judge outage left the step undone."""
     cfg, state, world = stage.cfg, stage.state, stage.world
     step = state.step + 1
@@ -220,13 +231,18 @@ async def _one_step(stage: Stage, runner: thyme_code.CodeRunner, judge: JudgeCli
     trajectories = prompts.trajectories_for(stage.run, picked, step, cfg.num_generations, first_group=groups.start)
     started = time.perf_counter()
     # Distinct sampling seeds per rank; a single process keeps its historical seed.
-    await rollout.rollout(trajectories, stage.engine, thyme_code.ThymeCode(runner), _settings(cfg),
+    await rollout.rollout(trajectories, stage.engine, tool, _settings(cfg, tool),
                           seed=(cfg.seed + step) * world.size + world.rank)
     seconds = time.perf_counter() - started
     requests = [scoring.ScoreRequest(t.question, t.completion, t.truth) for t in trajectories]
     scores, outage = None, None
     try:
-        scores = await scoring.score_batch(requests, cfg.rewards, judge)
+        if cfg.recipe == "openthinkimg":
+            from thyme_jobs.openthinkimg import rewards as openthinkimg_rewards
+
+            scores = [openthinkimg_rewards.breakdown(t, tool.answer(t), cfg.rewards) for t in trajectories]
+        else:
+            scores = await scoring.score_batch(requests, cfg.rewards, judge)
     except JudgeError as exc:
         outage = exc
     mine = records.share(groups.start * cfg.num_generations, trajectories, scores, _judge_stats(judge), seconds,
@@ -274,13 +290,13 @@ def _outage(stage: Stage, step: int, whole: records.StepShare, metrics: dict[str
     return False
 
 
-def _settings(cfg: RLConfig) -> rollout.RolloutSettings:
+def _settings(cfg: RLConfig, tool: Any = thyme_code.ThymeCode) -> rollout.RolloutSettings:
     return rollout.RolloutSettings(
         max_rounds=cfg.max_rounds,
         max_images=cfg.max_images,
-        text=rollout.Sampling(cfg.text_temperature, cfg.max_new_tokens, protocols.text_stops(thyme_code.ThymeCode),
+        text=rollout.Sampling(cfg.text_temperature, cfg.max_new_tokens, protocols.text_stops(tool),
                               cfg.top_p, cfg.top_k),
-        code=rollout.Sampling(cfg.code_temperature, cfg.max_new_tokens, protocols.call_stops(thyme_code.ThymeCode)),
+        code=rollout.Sampling(cfg.code_temperature, cfg.max_new_tokens, protocols.call_stops(tool)),
     )
 
 

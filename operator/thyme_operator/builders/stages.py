@@ -19,10 +19,13 @@ def workloads(spec: api.ThymeRunSpec, owner: meta.Owner, stage: str, attempt: in
         out.append(service.sft_rendezvous(owner, spec.stages.sft.master_port))
     if stage == "rl":
         rl = spec.stages.rl
+        if rl.recipe == "thyme":  # the openthinkimg recipe calls spec.tools' servers, not the code sandbox
+            out += [
+                networkpolicy.sandbox_deny_egress(owner, stage_configs.SANDBOX_PORT),
+                deployment.sandbox(spec, owner, stage_configs.SANDBOX_PORT),
+                _server_service(owner, "sandbox", stage_configs.SANDBOX_PORT),
+            ]
         out += [
-            networkpolicy.sandbox_deny_egress(owner, stage_configs.SANDBOX_PORT),
-            deployment.sandbox(spec, owner, stage_configs.SANDBOX_PORT),
-            _server_service(owner, "sandbox", stage_configs.SANDBOX_PORT),
             deployment.vllm_server(spec, owner, "rollout", config["model"], "policy", rl.rollout.gpus_per_replica,
                                    rl.rollout.replicas, stage_configs.ROLLOUT_PORT),
             _server_service(owner, "rollout", stage_configs.ROLLOUT_PORT),

@@ -129,3 +129,17 @@ def test_every_tool_name_fits_a_dns_label_for_the_longest_run_name():
     for tool in api.TOOL_NAMES:
         assert len(names.tool(longest, tool)) <= names.DNS_LABEL_MAX
     assert len(names.tools_front(longest)) <= names.DNS_LABEL_MAX
+
+
+def test_the_openthinkimg_recipe_gets_the_front_url_and_no_code_sandbox():
+    from thyme_operator import stage_configs
+    from thyme_operator.builders import stages
+
+    recipe = spec(tools=TOOLS, stages__rl__recipe="openthinkimg")
+    config = stage_configs.stage_config(recipe, "ml", "demo", "rl")
+    assert config["recipe"] == "openthinkimg" and config["tools_url"] == "http://demo-tools.ml.svc:8080"
+    assert config["sandbox_url"] is None
+    kinds = {(c["kind"], c["metadata"]["name"]) for c in stages.workloads(recipe, OWNER, "rl", 1)}
+    assert ("Deployment", "demo-rl-sandbox") not in kinds and ("Job", "demo-rl-1") in kinds
+    thyme = stage_configs.stage_config(spec(tools=TOOLS), "ml", "demo", "rl")
+    assert "recipe" not in thyme and "tools_url" not in thyme and thyme["sandbox_url"]
