@@ -3,6 +3,7 @@
     thyme tools serve --tool Crop --port 20013
     thyme tools serve --tool grounding_dino --model s3://models/grounding-dino --device cuda
     thyme tools front --port 20001 --worker Crop=http://127.0.0.1:20013 --worker OCR=http://ocr:8080
+    thyme tools tiny-model sam ./tiny-sam            # a tiny random SAM for tests and the CPU example
 
 Every `serve` flag is a field of `WorkerSettings`; an unset flag falls back to the
 environment variable `THYME_TOOLS_<FIELD>` (how a Deployment configures it), then to
@@ -31,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     front.add_argument("--worker", action="append", default=None, metavar="NAME=URL", help="a tool and its worker URL")
     front.add_argument("--probe-timeout", type=float, default=None)
     front.set_defaults(func=front_command)
+    tiny = actions.add_parser("tiny-model", help="write a tiny random tool model (tests, the CPU example)")
+    tiny.add_argument("kind", choices=["grounding_dino", "sam"])
+    tiny.add_argument("out")
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.set_defaults(func=tiny_model_command)
 
 
 def _listen_flags(parser: argparse.ArgumentParser, default_port: int) -> None:
@@ -83,4 +89,13 @@ def front_command(args: argparse.Namespace) -> int:
 
     uvicorn.run(create_app(front_settings_from(args)), host=args.host, port=args.port, log_level="info",
                 access_log=False)
+    return 0
+
+
+def tiny_model_command(args: argparse.Namespace) -> int:
+    import importlib
+
+    tiny = importlib.import_module("thyme_tools.models.tiny")  # by name: this module stays free of torch
+    build = tiny.build_grounding_dino if args.kind == "grounding_dino" else tiny.build_sam
+    print(build(args.out, seed=args.seed))
     return 0
