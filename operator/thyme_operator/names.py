@@ -19,6 +19,7 @@ LABEL_RUN = "thyme.dev/run"
 LABEL_STAGE = "thyme.dev/stage"
 LABEL_ATTEMPT = "thyme.dev/attempt"
 LABEL_COMPONENT = "thyme.dev/component"
+COMPONENT_MANIFEST_PROBE = "manifest-probe"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "thyme-operator"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
@@ -47,6 +48,12 @@ def sft_service(run: str) -> str:
 def rl_part(run: str, part: str) -> str:
     """Long-running RL workloads (rollout, sandbox, judge) and their Services."""
     return f"{run}-rl-{part}"
+
+
+def manifest_probe(run: str) -> str:
+    """The Indexed Job that tells the operator which stages are already committed in the
+    store; its pods' hostnames `<run>-probe-<index>` are shorter than a stage's."""
+    return f"{run}-probe"
 
 
 def sandbox_policy(run: str) -> str:

@@ -115,7 +115,7 @@ def test_each_service_selects_its_own_tool_pods_and_the_front_knows_every_servic
     ({"servers": [{"name": "Magnify"}]}, "name"),
     ({"servers": []}, "servers"),
     ({"servers": [{"name": "Crop", "maxConcurrency": 0}]}, "maxConcurrency"),
-    ({"servers": [{"name": "OCR"}]}, "loads a model"),
+    ({"servers": [{"name": "OCR"}]}, "load a model: set model"),
     ({"servers": [{"name": "Crop"}, {"name": "Crop"}]}, "once"),
 ])
 def test_bad_tool_specs_are_refused_naming_the_field(tools_spec, error):
