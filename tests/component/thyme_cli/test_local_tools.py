@@ -4,6 +4,7 @@ ready before any stage runs, tells stage programs where they are, and stops them
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 
@@ -13,6 +14,10 @@ from PIL import Image
 from thyme_cli.local_executor import LocalExecutor, UriMap
 from thyme_operator import api
 from thyme_operator.builders import meta, tools
+
+# generous timeouts: the test machine may be loaded far past its cores
+post = functools.partial(httpx.post, timeout=60)
+get = functools.partial(httpx.get, timeout=60)
 
 RUN = {"apiVersion": "thyme.dev/v1alpha1", "kind": "ThymeRun", "metadata": {"name": "local-tools"}, "spec": {
     "storage": {"endpoint": "127.0.0.1:9", "bucket": "thyme", "secretRef": {"name": "none"}, "secure": False},
@@ -35,12 +40,12 @@ def test_tool_deployments_become_local_ready_processes_and_stop_with_the_run(tmp
         addresses = json.loads(env["THYME_TOOLS_ADDRESSES"])
         assert set(addresses) == {"Crop", "DrawVerticalLineByX"}
         front = env["THYME_TOOLS_FRONT_URL"]
-        assert httpx.post(front + "/list_models").json() == {"models": ["Crop", "DrawVerticalLineByX"]}
-        status = httpx.post(addresses["DrawVerticalLineByX"] + "/worker_get_status").json()
+        assert post(front + "/list_models").json() == {"models": ["Crop", "DrawVerticalLineByX"]}
+        status = post(addresses["DrawVerticalLineByX"] + "/worker_get_status").json()
         assert status["model_names"] == ["DrawVerticalLineByX"]
         buffer = io.BytesIO()
         Image.new("RGB", (64, 48), "white").save(buffer, "JPEG")
-        answer = httpx.post(addresses["Crop"] + "/worker_generate",
+        answer = post(addresses["Crop"] + "/worker_generate",
                             json={"param": "[0, 0, 32, 24]", "image": base64.b64encode(buffer.getvalue()).decode()},
                             timeout=30).json()
         assert answer["error_code"] == 0

@@ -6,6 +6,7 @@ makes (research notes, part A1): `/refresh_all_workers`, `/list_models`, then
 `/worker_generate`. Nothing in it knows about our servers.
 """
 
+import functools
 import threading
 
 import httpx
@@ -19,20 +20,24 @@ from thyme_tools.tools import Tool
 
 from .conftest import decode
 
+# generous timeouts: the test machine may be loaded far past its cores
+post = functools.partial(httpx.post, timeout=60)
+get = functools.partial(httpx.get, timeout=60)
+
 
 class OpenThinkIMGToolManager:
     def __init__(self, controller_url: str) -> None:
         self.controller = controller_url
-        httpx.post(self.controller + "/refresh_all_workers", timeout=10)
-        self.available_tools = httpx.post(self.controller + "/list_models", timeout=10).json()["models"]
+        post(self.controller + "/refresh_all_workers", timeout=10)
+        self.available_tools = post(self.controller + "/list_models", timeout=10).json()["models"]
         self.addresses = {}
         for name in self.available_tools:
-            address = httpx.post(self.controller + "/get_worker_address", json={"model": name}, timeout=10).json()["address"]
+            address = post(self.controller + "/get_worker_address", json={"model": name}, timeout=10).json()["address"]
             if address:
                 self.addresses[name] = address
 
     def call_tool(self, name: str, params: dict) -> dict:
-        return httpx.post(self.addresses[name] + "/worker_generate", json=params, timeout=60).json()
+        return post(self.addresses[name] + "/worker_generate", json=params, timeout=60).json()
 
 
 class NeverLoads(Tool):
@@ -74,15 +79,15 @@ def test_the_openthinkimg_client_lists_ready_tools_and_calls_them(cluster_of_too
 def test_an_address_is_empty_for_an_unknown_or_unready_tool(cluster_of_tools):
     server, _ = cluster_of_tools
     for name in ("OCR", "Point", "Magnify"):
-        assert httpx.post(server.url + "/get_worker_address", json={"model": name}).json() == {"address": ""}
-    assert httpx.post(server.url + "/get_worker_address", content=b"nope").json() == {"address": ""}
+        assert post(server.url + "/get_worker_address", json={"model": name}).json() == {"address": ""}
+    assert post(server.url + "/get_worker_address", content=b"nope").json() == {"address": ""}
 
 
 def test_the_front_reports_itself_as_one_worker_of_the_ready_tools(cluster_of_tools):
     server, _ = cluster_of_tools
-    status = httpx.post(server.url + "/worker_get_status").json()
+    status = post(server.url + "/worker_get_status").json()
     assert status["model_names"] == ["Crop", "DrawHorizontalLineByY"] and status["speed"] == 2
-    refreshed = httpx.post(server.url + "/refresh_all_workers").json()
+    refreshed = post(server.url + "/refresh_all_workers").json()
     assert refreshed["workers"] == {"Crop": True, "DrawHorizontalLineByY": True, "OCR": False, "Point": False}
 
 

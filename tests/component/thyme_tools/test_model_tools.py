@@ -4,6 +4,7 @@ them loaded from a real MinIO store."""
 
 import ast
 import base64
+import functools
 import io
 import time
 
@@ -15,6 +16,10 @@ from thyme_tools.codes import ErrorCode
 from thyme_tools.settings import WorkerSettings
 
 from .conftest import decode
+
+# generous timeouts: the test machine may be loaded far past its cores
+post = functools.partial(httpx.post, timeout=60)
+get = functools.partial(httpx.get, timeout=60)
 
 pytest.importorskip("transformers")
 
@@ -43,7 +48,7 @@ def chart_b64() -> str:
 def test_grounding_dino_answers_detections_with_normalised_boxes(start_worker, tiny_models, chart_b64):
     server = start_worker(WorkerSettings(tool="grounding_dino", model=str(tiny_models["grounding_dino"])))
     # thresholds 0 keep every query of the random model, so the answer has detections to check
-    body = httpx.post(server.url + "/worker_generate", json={"param": "the red bar", "image": chart_b64,
+    body = post(server.url + "/worker_generate", json={"param": "the red bar", "image": chart_b64,
                                                             "box_threshold": 0.0, "text_threshold": 0.0},
                       timeout=60).json()
     assert body["error_code"] == 0, body
@@ -54,28 +59,28 @@ def test_grounding_dino_answers_detections_with_normalised_boxes(start_worker, t
         box = det["normalized_bbox"]
         assert 0 <= box["x_min"] <= box["x_max"] <= 1 and 0 <= box["y_min"] <= box["y_max"] <= 1
         assert 0 <= det["confidence"] <= 1 and isinstance(det["label"], str)
-    strict = httpx.post(server.url + "/worker_generate", json={"param": "the red bar", "image": chart_b64,
+    strict = post(server.url + "/worker_generate", json={"param": "the red bar", "image": chart_b64,
                                                               "box_threshold": 1.0}, timeout=60).json()
     assert strict["error_code"] == 0 and strict["text"]["detections"] == []
 
 
 def test_grounding_dino_without_an_image_or_with_a_bad_threshold_says_so(start_worker, tiny_models):
     server = start_worker(WorkerSettings(tool="grounding_dino", model=str(tiny_models["grounding_dino"])))
-    no_image = httpx.post(server.url + "/worker_generate", json={"param": "the red bar"}, timeout=60).json()
+    no_image = post(server.url + "/worker_generate", json={"param": "the red bar"}, timeout=60).json()
     assert no_image["error_code"] == ErrorCode.VALIDATION_TYPE_ERROR and "`image` is missing" in no_image["text"]
-    bad = httpx.post(server.url + "/worker_generate", json={"param": "bar", "image": "x", "box_threshold": "high"},
+    bad = post(server.url + "/worker_generate", json={"param": "bar", "image": "x", "box_threshold": "high"},
                      timeout=60).json()
     assert bad["error_code"] == ErrorCode.VALIDATION_TYPE_ERROR
 
 
 def test_segment_region_around_point_overlays_one_mask_at_the_image_size(start_worker, tiny_models, chart_b64):
     server = start_worker(WorkerSettings(tool="SegmentRegionAroundPoint", model=str(tiny_models["sam"])))
-    body = httpx.post(server.url + "/worker_generate", json={"param": 'x1="25" y1="60" x2="30" y2="70"',
+    body = post(server.url + "/worker_generate", json={"param": 'x1="25" y1="60" x2="30" y2="70"',
                                                             "image": chart_b64}, timeout=60).json()
     assert body["error_code"] == 0 and body["text"] == "Segmentation completed."
     edited = decode(body["edited_image"])
     assert edited.size == (160, 120)
-    out = httpx.post(server.url + "/worker_generate", json={"param": 'x="101" y="5"', "image": chart_b64}).json()
+    out = post(server.url + "/worker_generate", json={"param": 'x="101" y="5"', "image": chart_b64}).json()
     assert out["error_code"] == ErrorCode.PARAM_OUT_OF_RANGE
 
 
@@ -83,14 +88,14 @@ def test_point_and_ocr_answer_text_from_an_image_text_model(start_worker, tiny_m
     point = start_worker(WorkerSettings(tool="Point", model=str(tiny_models["vlm"]), max_new_tokens=8))
     ocr = start_worker(WorkerSettings(tool="OCR", model=str(tiny_models["vlm"]), max_new_tokens=8))
     call = {"param": "the red bar", "image": chart_b64}
-    first = httpx.post(point.url + "/worker_generate", json=call, timeout=60).json()
+    first = post(point.url + "/worker_generate", json=call, timeout=60).json()
     assert first["error_code"] == 0 and isinstance(first["text"], str)
-    assert httpx.post(point.url + "/worker_generate", json=call, timeout=60).json() == first  # greedy: repeatable
-    read = httpx.post(ocr.url + "/worker_generate", json={"image": chart_b64}, timeout=60).json()
+    assert post(point.url + "/worker_generate", json=call, timeout=60).json() == first  # greedy: repeatable
+    read = post(ocr.url + "/worker_generate", json={"image": chart_b64}, timeout=60).json()
     assert read["error_code"] == 0
     lines = ast.literal_eval(read["text"])  # EasyOCR's worker answered str(list of strings)
     assert isinstance(lines, list) and all(isinstance(line, str) for line in lines)
-    missing = httpx.post(point.url + "/worker_generate", json={"image": chart_b64}, timeout=60).json()
+    missing = post(point.url + "/worker_generate", json={"image": chart_b64}, timeout=60).json()
     assert missing["error_code"] == ErrorCode.VALIDATION_TYPE_ERROR
 
 
@@ -104,7 +109,7 @@ def test_a_model_tool_loads_its_weights_from_the_store(start_worker, tiny_models
         monkeypatch.setenv(name, value)
     server = start_worker(WorkerSettings(tool="SegmentRegionAroundPoint", model=f"s3://{s3_bucket}/models/sam",
                                          model_cache=str(tmp_path / "cache")))
-    body = httpx.post(server.url + "/worker_generate", json={"param": 'x="50" y="50"', "image": chart_b64},
+    body = post(server.url + "/worker_generate", json={"param": 'x="50" y="50"', "image": chart_b64},
                       timeout=60).json()
     assert body["error_code"] == 0 and (tmp_path / "cache").is_dir()
 
@@ -112,9 +117,9 @@ def test_a_model_tool_loads_its_weights_from_the_store(start_worker, tiny_models
 def test_a_model_directory_without_config_fails_the_load_visibly(start_worker, tmp_path):
     server = start_worker(WorkerSettings(tool="grounding_dino", model=str(tmp_path)), ready=False)
     for _ in range(600):
-        ready = httpx.get(server.url + "/readyz").json()
+        ready = get(server.url + "/readyz").json()
         if ready["phase"] != "loading":
             break
         time.sleep(0.05)
     assert ready["phase"] == "failed" and "no config.json" in ready["error"]
-    assert httpx.get(server.url + "/healthz").status_code == 500
+    assert get(server.url + "/healthz").status_code == 500

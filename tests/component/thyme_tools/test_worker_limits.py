@@ -7,6 +7,7 @@ a load that fails) is what they inject; the worker, its HTTP server and its clie
 """
 
 import asyncio
+import functools
 import threading
 import time
 
@@ -17,6 +18,10 @@ from thyme_tools.codes import ErrorCode
 from thyme_tools.protocol import GenerateRequest, GenerateResponse
 from thyme_tools.settings import WorkerSettings
 from thyme_tools.tools import Tool
+
+# generous timeouts: the test machine may be loaded far past its cores
+post = functools.partial(httpx.post, timeout=60)
+get = functools.partial(httpx.get, timeout=60)
 
 
 class Gated(Tool):
@@ -44,15 +49,15 @@ class Gated(Tool):
 def test_the_worker_is_ready_only_after_its_model_loaded(start_worker):
     tool = Gated()
     server = start_worker(WorkerSettings(tool="Crop"), tool, ready=False)
-    assert httpx.get(server.url + "/readyz").status_code == 503
-    assert httpx.get(server.url + "/healthz").status_code == 200  # alive while loading: no restart
-    early = httpx.post(server.url + "/worker_generate", json={"param": "x", "image": "y"})
+    assert get(server.url + "/readyz").status_code == 503
+    assert get(server.url + "/healthz").status_code == 200  # alive while loading: no restart
+    early = post(server.url + "/worker_generate", json={"param": "x", "image": "y"})
     assert early.status_code == 503 and "still loading" in early.json()["text"]
-    assert httpx.post(server.url + "/worker_get_status").json()["ready"] is False
+    assert post(server.url + "/worker_get_status").json()["ready"] is False
     tool.loaded.set()
     tool.release.set()
     server.wait_ready(30)
-    assert httpx.post(server.url + "/worker_generate", json={"param": "x"}).json() == {"text": "done", "error_code": 0}
+    assert post(server.url + "/worker_generate", json={"param": "x"}).json() == {"text": "done", "error_code": 0}
 
 
 def test_a_failed_load_is_unready_and_unhealthy_with_the_reason(start_worker):
@@ -60,12 +65,12 @@ def test_a_failed_load_is_unready_and_unhealthy_with_the_reason(start_worker):
     server = start_worker(WorkerSettings(tool="Crop"), tool, ready=False)
     tool.loaded.set()
     for _ in range(200):
-        health = httpx.get(server.url + "/healthz")
+        health = get(server.url + "/healthz")
         if health.status_code == 500:
             break
         time.sleep(0.05)
     assert health.status_code == 500 and "no config.json" in health.json()["error"]
-    ready = httpx.get(server.url + "/readyz")
+    ready = get(server.url + "/readyz")
     assert ready.status_code == 503 and ready.json()["phase"] == "failed"
 
 
@@ -111,7 +116,7 @@ def test_a_tool_crash_is_an_internal_error_answer_naming_the_exception(start_wor
     tool = Gated()
     tool.loaded.set()
     server = start_worker(WorkerSettings(tool="Crop"), tool)
-    reply = httpx.post(server.url + "/worker_generate", json={"param": "crash"})
+    reply = post(server.url + "/worker_generate", json={"param": "crash"})
     assert reply.status_code == 200 and reply.json()["error_code"] == ErrorCode.INTERNAL_ERROR
     assert "KeyError" in reply.json()["text"] and "weights.layer3" in reply.json()["text"]
     assert "Traceback" not in reply.text
@@ -120,4 +125,4 @@ def test_a_tool_crash_is_an_internal_error_answer_naming_the_exception(start_wor
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
 def test_probes_answer_json(start_worker, path):
     server = start_worker(WorkerSettings(tool="DrawVerticalLineByX"))
-    assert httpx.get(server.url + path).json()["error"] is None
+    assert get(server.url + path).json()["error"] is None

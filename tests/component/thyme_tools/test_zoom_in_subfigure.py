@@ -5,6 +5,7 @@ a hosted vision model is a boundary these tests cannot run.
 """
 
 import base64
+import functools
 import io
 import json
 import threading
@@ -18,6 +19,10 @@ from thyme_tools.codes import ErrorCode
 from thyme_tools.settings import WorkerSettings
 
 from .conftest import decode
+
+# generous timeouts: the test machine may be loaded far past its cores
+post = functools.partial(httpx.post, timeout=60)
+get = functools.partial(httpx.get, timeout=60)
 
 
 def _figure_b64() -> tuple[str, list[tuple]]:
@@ -65,7 +70,7 @@ class ChatServer:
 def test_the_heuristic_zooms_into_the_named_panel(start_worker):
     image, frames = _figure_b64()
     server = start_worker(WorkerSettings(tool="ZoomInSubfigure"))
-    body = httpx.post(server.url + "/worker_generate", json={"param": "the bottom right subplot", "image": image}).json()
+    body = post(server.url + "/worker_generate", json={"param": "the bottom right subplot", "image": image}).json()
     assert body["error_code"] == 0 and "subfigure 4 of 4" in body["text"]
     crop = decode(body["edited_image"])  # one image, not OpenThinkIMG's list
     w, h = frames[3][2] - frames[3][0], frames[3][3] - frames[3][1]
@@ -79,7 +84,7 @@ def test_a_configured_vlm_chooses_the_subplot(start_worker, monkeypatch):
         image, _ = _figure_b64()
         server = start_worker(WorkerSettings(tool="ZoomInSubfigure", chooser_endpoint=vlm.url, chooser_model="vlm",
                                              chooser_api_key_env="TEST_CHOOSER_KEY"))
-        body = httpx.post(server.url + "/worker_generate", json={"param": "Revenue", "image": image}).json()
+        body = post(server.url + "/worker_generate", json={"param": "Revenue", "image": image}).json()
     finally:
         vlm.close()
     assert body["error_code"] == 0 and "subfigure 2 of 4 (chosen by vlm)" in body["text"]
@@ -95,7 +100,7 @@ def test_a_vlm_answer_without_a_valid_number_is_an_error_not_a_guess(start_worke
     try:
         image, _ = _figure_b64()
         server = start_worker(WorkerSettings(tool="ZoomInSubfigure", chooser_endpoint=vlm.url))
-        body = httpx.post(server.url + "/worker_generate", json={"param": "Revenue", "image": image}).json()
+        body = post(server.url + "/worker_generate", json={"param": "Revenue", "image": image}).json()
     finally:
         vlm.close()
     assert body["error_code"] == ErrorCode.INTERNAL_ERROR and "not a number 1-4" in body["text"]
@@ -105,12 +110,12 @@ def test_an_unreachable_vlm_is_an_error_naming_it(start_worker):
     image, _ = _figure_b64()
     server = start_worker(WorkerSettings(tool="ZoomInSubfigure", chooser_endpoint="http://127.0.0.1:9/v1",
                                          call_timeout=10))
-    body = httpx.post(server.url + "/worker_generate", json={"param": "Revenue", "image": image}).json()
+    body = post(server.url + "/worker_generate", json={"param": "Revenue", "image": image}).json()
     assert body["error_code"] == ErrorCode.INTERNAL_ERROR and "127.0.0.1:9/v1/chat/completions" in body["text"]
 
 
 def test_a_missing_title_is_a_validation_error(start_worker):
     image, _ = _figure_b64()
     server = start_worker(WorkerSettings(tool="ZoomInSubfigure"))
-    body = httpx.post(server.url + "/worker_generate", json={"param": " ", "image": image}).json()
+    body = post(server.url + "/worker_generate", json={"param": " ", "image": image}).json()
     assert body["error_code"] == ErrorCode.VALIDATION_TYPE_ERROR
