@@ -15,6 +15,7 @@ COPY operator/ operator/
 COPY jobs/ jobs/
 COPY sandbox/ sandbox/
 COPY cli/ cli/
+COPY tools/ tools/
 RUN pip install -c constraints.txt ".[sandbox]" && rm -rf /src
 
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin thyme

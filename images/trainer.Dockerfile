@@ -19,6 +19,7 @@ COPY operator/ operator/
 COPY jobs/ jobs/
 COPY sandbox/ sandbox/
 COPY cli/ cli/
+COPY tools/ tools/
 # torch first: flash-attn and DeepSpeed build against the installed torch. Every package
 # the lock (constraints.txt, see tests/env/lock.sh) names is installed at its locked version.
 RUN pip install -c constraints.txt torch \

@@ -11,7 +11,12 @@ in exactly one place (`thyme_operator.planner`):
 | sandbox Deployment | one local `thyme sandbox serve` (runsc workers), its URL given to RL |
 | rollout Deployment (vLLM) | nothing: on CPU the RL trainer generates in-process |
 | judge Deployment | refused: serving a judge model needs GPUs; give `judge.endpoint` |
+| tool Deployment (`spec.tools`) | one local `thyme tools serve` per tool, on a free port, waited for until ready |
+| tools front Deployment | one local `thyme tools front` over those workers |
 | Service, NetworkPolicy | nothing (everything is on loopback) |
+
+Stage programs find the tools through `THYME_TOOLS_FRONT_URL` (the front) and
+`THYME_TOOLS_ADDRESSES` (JSON: tool name -> worker URL) in their environment.
 
 Storage: with a local store (the default), every `s3://bucket/key` in a stage config
 names `<store>/bucket/key`, so the layout of artifacts is the cluster's, byte for
@@ -75,6 +80,8 @@ class LocalExecutor:
     env: dict[str, str] = field(default_factory=dict)
     observed: dict[tuple[str, str], planner.ObservedChild] = field(default_factory=dict)
     _sandbox: tuple[subprocess.Popen, str] | None = None
+    _tools: dict[str, tuple[subprocess.Popen, str]] = field(default_factory=dict)  # Deployment name -> (process, URL)
+    _tool_names: dict[str, str] = field(default_factory=dict)  # Deployment name -> tool name
 
     @property
     def name(self) -> str:
@@ -116,6 +123,8 @@ class LocalExecutor:
                     time.sleep(min(plan.requeue_after or 0.2, 30.0))
         finally:
             self._stop_sandbox()
+            for name in list(self._tools):
+                self._stop_tool(name)
 
     # -- children ---------------------------------------------------------------------
 
@@ -128,6 +137,8 @@ class LocalExecutor:
         component = labels.get(names.LABEL_COMPONENT)
         if kind == "Deployment" and component == "sandbox":
             self._start_sandbox()
+        elif kind == "Deployment" and component in ("tool", "tools-front"):
+            self._start_tool(child, component)
         elif kind == "Deployment" and component == "judge":
             raise LocalRunError("spec.stages.rl.judge.model asks for a served judge model, which needs GPUs; "
                                 "for a local run give spec.stages.rl.judge.endpoint (an OpenAI-compatible URL)")
@@ -137,6 +148,8 @@ class LocalExecutor:
         child = self.observed.pop((kind, name), None)
         if child is not None and kind == "Deployment" and name == names.rl_part(self.name, "sandbox"):
             self._stop_sandbox()
+        if kind == "Deployment" and name in self._tools:
+            self._stop_tool(name)
 
     def _run_job(self, job: dict[str, Any], stage: str, attempt: int) -> None:
         """Run the stage program to completion and record the Job's outcome.
@@ -149,8 +162,10 @@ class LocalExecutor:
         config = self.uris(json.loads(_env_value(container, pods.ENV_CONFIG)))
         if stage == "rl" and self._sandbox is not None:
             config["sandbox_url"] = self._sandbox[1]
+        if stage == "rl" and "tools_url" in config and "THYME_TOOLS_FRONT_URL" in self.tool_env():
+            config["tools_url"] = self.tool_env()["THYME_TOOLS_FRONT_URL"]
         env = {**os.environ, **self.env, pods.ENV_CONFIG: json.dumps(config), "THYME_ATTEMPT": str(attempt),
-               "PYTHONUNBUFFERED": "1"}  # lines as they are written, not a block at exit
+               "PYTHONUNBUFFERED": "1", **self.tool_env()}  # lines as they are written, not a block at exit
         env.pop("THYME_ROLLOUT_URL", None)
         if self.uris.root is None and self.spec.storage.endpoint:
             scheme = "https" if self.spec.storage.secure else "http"
@@ -187,6 +202,53 @@ class LocalExecutor:
                 "--call-timeout", str(sandbox.timeout_seconds), "--max-workers", str(workers),
                 "--memory-bytes", str(room.worker_memory_bytes), "--scratch-bytes", str(room.scratch_bytes)]
         self._sandbox = serving.spawn(args, self.log_dir / "sandbox.log")
+
+    def tool_env(self) -> dict[str, str]:
+        """How stage programs find the local tools (empty without spec.tools)."""
+        workers = {self._tool_names[n]: url for n, (_, url) in self._tools.items() if n in self._tool_names}
+        env = {"THYME_TOOLS_ADDRESSES": json.dumps(workers, sort_keys=True)} if workers else {}
+        front = self._tools.get(names.tools_front(self.name))
+        if front is not None:
+            env["THYME_TOOLS_FRONT_URL"] = front[1]
+        return env
+
+    def _start_tool(self, deployment: dict[str, Any], component: str) -> None:
+        """The Deployment's container as a local process, with its THYME_TOOLS_* settings and a free port."""
+        from thyme_tools import serving
+
+        name = deployment["metadata"]["name"]
+        if name in self._tools:
+            return
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: self.uris(e["value"]) for e in container.get("env", [])
+               if e["name"].startswith("THYME_TOOLS_") and "value" in e}
+        env.pop("THYME_TOOLS_MODEL_CACHE", None)  # the pod's volume path; locally the default temp dir
+        if component == "tools-front":
+            env["THYME_TOOLS_WORKERS"] = ",".join(f"{self._tool_names[n]}={url}" for n, (_, url) in self._tools.items()
+                                                  if n in self._tool_names)
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        action = "front" if component == "tools-front" else "serve"
+        proc = serving.spawn(action, ["--host", "127.0.0.1", "--port", str(port)], self.log_dir / f"{name}.log",
+                             env={**self.env, **env})
+        self._tools[name] = (proc, url)
+        if component == "tool":
+            self._tool_names[name] = env["THYME_TOOLS_TOOL"]
+        try:
+            serving.wait_ready(url, timeout=300, proc=proc)
+        except (RuntimeError, TimeoutError) as exc:
+            self._stop_tool(name)
+            raise LocalRunError(f"tool server {name} did not become ready: {exc} (log: {self.log_dir / name}.log)") from None
+
+    def _stop_tool(self, name: str) -> None:
+        proc, _ = self._tools.pop(name)
+        self._tool_names.pop(name, None)
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
     def _stop_sandbox(self) -> None:
         if self._sandbox is None:

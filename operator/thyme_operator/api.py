@@ -432,12 +432,13 @@ class RLStage(ApiModel):
     retries: RetryPolicy = Field(default_factory=RetryPolicy, json_schema_extra=_default(RetryPolicy), description="retry policy of this stage.")
     timeouts: StageTimeouts = Field(default_factory=StageTimeouts, json_schema_extra=_default(StageTimeouts), description="deadline and pending timeout of this stage.")
     # Last in the class: the field's name would shadow the `recipe` defaults module above it.
-    recipe: Literal["thyme", "deepeyes"] = Field(
+    recipe: Literal["thyme", "deepeyes", "openthinkimg"] = Field(
         "thyme", description="thyme: Python in <code> run by the gVisor sandbox, Thyme's rewards (format, accuracy, "
                              "consistency). deepeyes: the image_zoom_in_tool called as <tool_call> JSON, DeepEyes' "
                              "reward (0.8 accuracy + 0.2 format + 1.2 tool). deepeyes needs no sandbox: the crop is "
                              "a few lines of Pillow on the trainer's own copy of the image, runs no model-written "
-                             "code, and a network hop would cost more than the crop, so it runs in the trainer.")
+                             "code, and a network hop would cost more than the crop, so it runs in the trainer. openthinkimg: V-ToolRL, OpenThinkIMG's JSON tool "
+                             "calls on spec.tools' servers, accuracy (+ format) rewards.")
     tool_bonus: Literal["when_correct", "always", "none"] = Field(
         "when_correct", description="deepeyes recipe: when the tool term counts; when_correct is the recipe's "
                                     "choice, always and none are the DeepEyes paper's ablations.")
@@ -464,7 +465,87 @@ class Images(ApiModel):
     jobs: str = Field("ghcr.io/thyme-k8s/jobs:0.1.0", min_length=1, max_length=512, description="CPU image with the thyme CLI (convert).")
     trainer: str = Field("ghcr.io/thyme-k8s/trainer:0.1.0", min_length=1, max_length=512, description="GPU image (sft, rl trainer, rollout, judge).")
     sandbox: str = Field("ghcr.io/thyme-k8s/sandbox:0.1.0", min_length=1, max_length=512, description="sandbox server image.")
+    tools: str = Field("ghcr.io/thyme-k8s/tools:0.1.0", min_length=1, max_length=512,
+                       description="CPU image of the tool servers (GPU tools run in the trainer image).")
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field("IfNotPresent", description="imagePullPolicy of every container.")
+
+
+
+# --------------------------------------------------------------------------- tools
+
+TOOL_NAMES: tuple[str, ...] = ("Crop", "DrawHorizontalLineByY", "DrawVerticalLineByX", "ZoomInSubfigure",
+                               "grounding_dino", "SegmentRegionAroundPoint", "OCR", "Point")
+"""OpenThinkIMG's tool names, as its prompts and `ToolManager` spell them."""
+
+MODEL_TOOLS: tuple[str, ...] = ("grounding_dino", "SegmentRegionAroundPoint", "OCR", "Point")
+"""The tools that load a model (and so need `model`)."""
+
+ToolName = Literal["Crop", "DrawHorizontalLineByY", "DrawVerticalLineByX", "ZoomInSubfigure",
+                   "grounding_dino", "SegmentRegionAroundPoint", "OCR", "Point"]
+
+
+class SecretKeySelector(ApiModel):
+    """One key of a Secret in the run's namespace."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="name of the Secret.")
+    key: str = Field(max_length=253, description="key within the Secret.")
+
+
+class SubplotChooser(ApiModel):
+    """An OpenAI-compatible vision endpoint that picks ZoomInSubfigure's subplot (OpenThinkIMG asks
+    Gemini); without one the worker uses its documented position heuristic."""
+
+    endpoint: str = Field(max_length=1024, pattern=r"^https?://[^\s]+$", description="base URL ending in /v1.")
+    model: str = Field("default", max_length=253, description="model name sent in the chat request.")
+    api_key_secret_ref: SecretKeySelector | None = Field(
+        None, description="Secret key holding the endpoint's API key, if it needs one; never inline.")
+
+
+class ToolServer(ApiModel):
+    """One vision tool, served as a Deployment of `thyme tools serve` behind a Service of its own.
+
+    Pods are Ready only once the tool's model has loaded; each answers at most
+    `maxConcurrency` calls at once (503 past that) and cuts a call off after
+    `callTimeoutSeconds`."""
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("!(self.name in " + str(list(MODEL_TOOLS)).replace("'", '"') + ") || has(self.model)",
+             "tools grounding_dino, SegmentRegionAroundPoint, OCR and Point load a model: set model",
+             lambda ts: ts.name not in MODEL_TOOLS or ts.model is not None, ".model"),
+        Rule("!has(self.chooser) || self.name == 'ZoomInSubfigure'", "chooser applies to ZoomInSubfigure only",
+             lambda ts: ts.chooser is None or ts.name == "ZoomInSubfigure", ".chooser"),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
+
+    name: ToolName = Field(description="the tool, by OpenThinkIMG's name.")
+    model: str | None = Field(None, max_length=1024, pattern=S3_URI,
+                              description="s3:// URI of the tool's HF model directory (model-backed tools only).")
+    replicas: int = Field(1, ge=1, le=64, description="worker pods behind the tool's Service.")
+    gpus: int = Field(0, ge=0, le=8, description="GPUs per pod; 0 runs the tool on CPU nodes.")
+    cpu: str = Field("1", max_length=32, pattern=QUANTITY, description="CPU per pod.")
+    memory: str = Field("2Gi", max_length=32, pattern=QUANTITY, description="memory per pod.")
+    max_concurrency: int = Field(5, ge=1, le=1024, description="calls one pod serves at once; the next is answered 503.")
+    call_timeout_seconds: int = Field(60, ge=1, le=3600, description="per-call limit; a call past it is answered with "
+                                                                    "OpenThinkIMG's TIMEOUT_ERROR.")
+    chooser: SubplotChooser | None = Field(None, description="ZoomInSubfigure only: who picks the subplot.")
+
+
+class ToolsSpec(ApiModel):
+    """Vision tool servers with OpenThinkIMG's worker API, up for as long as the run is running.
+
+    Each tool is a Deployment + Service `<run>-tool-<short name>`; with `front`, a
+    controller-compatible front `<run>-tools` answers OpenThinkIMG's `/list_models` and
+    `/get_worker_address`, so its `ToolManager` and `tf_eval` work pointed at it."""
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("self.servers.all(a, self.servers.exists_one(b, b.name == a.name))", "each tool may be listed once",
+             lambda t: len({s.name for s in t.servers}) == len(t.servers), ".servers"),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
+
+    servers: list[ToolServer] = Field(min_length=1, max_length=8, description="the tools to serve.")
+    front: bool = Field(True, description="also serve the controller-compatible front.")
+    port: int = Field(8080, ge=1024, le=65535, description="port of every tool pod and Service.")
 
 
 class Toleration(ApiModel):
@@ -533,6 +614,12 @@ class ThymeRunSpec(ApiModel):
              lambda sp: sp.stages.rl is None or sp.stages.rl.splits is None
              or (sp.dataset is not None and all(s in sp.dataset.splits for s in sp.stages.rl.splits)),
              ".stages.rl.splits"),
+        Rule("has(self.tools) == has(oldSelf.tools) && (!has(self.tools) || self.tools == oldSelf.tools)",
+             "spec.tools is immutable; create a new ThymeRun to change the tools", None, ".tools"),
+        Rule("!has(self.stages.rl) || self.stages.rl.recipe != 'openthinkimg' || (has(self.tools) && self.tools.front)",
+             "spec.stages.rl.recipe openthinkimg calls the tool servers: set spec.tools (with front: true)",
+             lambda sp: sp.stages.rl is None or sp.stages.rl.recipe != "openthinkimg"
+             or (sp.tools is not None and sp.tools.front), ".stages.rl.recipe"),
     )
     model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
@@ -545,6 +632,8 @@ class ThymeRunSpec(ApiModel):
     images: Images = Field(default_factory=Images, json_schema_extra=_default(Images), description="container images.")
     scheduling: Scheduling = Field(default_factory=Scheduling, json_schema_extra=_default(Scheduling), description="scheduling of stage pods.")
     pod_metadata: PodMetadata = Field(default_factory=PodMetadata, json_schema_extra=_default(PodMetadata), description="extra pod labels and annotations.")
+    tools: ToolsSpec | None = Field(None, description="vision tool servers (OpenThinkIMG's worker API), up while the "
+                                                      "run is running (immutable).")
     suspend: bool = Field(
         False, description="true stops the active stage's pods (its workloads are deleted); false resumes the run "
                            "from the first unfinished stage without redoing finished ones.")

@@ -60,6 +60,26 @@ def sandbox_policy(run: str) -> str:
     return f"{run}-rl-sandbox-deny-egress"
 
 
+# Short names of the tools in their children's names: OpenThinkIMG's own names (up to 24
+# characters, with capitals and "_") are not DNS labels, and "<run>-tool-<short>" must fit
+# 63 characters for every run name the CRD admits (the longest suffix is "-tool-point").
+TOOL_SHORT_NAMES = {
+    "Crop": "crop", "DrawHorizontalLineByY": "hline", "DrawVerticalLineByX": "vline", "ZoomInSubfigure": "zoom",
+    "grounding_dino": "gdino", "SegmentRegionAroundPoint": "sam", "OCR": "ocr", "Point": "point",
+}
+LABEL_TOOL = "thyme.dev/tool"
+
+
+def tool(run: str, tool_name: str) -> str:
+    """A tool's Deployment and Service: `<run>-tool-<short name>`."""
+    return f"{run}-tool-{TOOL_SHORT_NAMES[tool_name]}"
+
+
+def tools_front(run: str) -> str:
+    """The controller-compatible front over the run's tools: `<run>-tools`."""
+    return f"{run}-tools"
+
+
 def run_labels(run: str) -> dict[str, str]:
     return {LABEL_RUN: run, LABEL_MANAGED_BY: MANAGER}
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from thyme_operator import api, conditions, names, stage_configs
 from thyme_operator import policy as policies
-from thyme_operator.builders import meta, probe, stages
+from thyme_operator.builders import meta, probe, stages, tools
 
 JobState = Literal["Active", "Succeeded", "Failed"]
 
@@ -255,6 +255,7 @@ def plan(run: RunView, observed: list[ObservedChild], manifests: frozenset[str] 
         _wake_for_limits(out, spec.timeouts(stage), st, job, now)
         break
 
+    _plan_tools(spec, owner, observed, present, phase, out)
     out.status = _status(run, order, new_stages, phase, current, failure_message, failure_reason, stamp, out)
     return out
 
@@ -379,6 +380,20 @@ def record_refusals(plan: Plan, refusals: list[Refusal], generation: int, now: d
                                          "every workload of the current attempt was created", generation, stamp)
     plan.status["conditions"] = conds
     return plan
+
+
+def _plan_tools(spec: api.ThymeRunSpec, owner: meta.Owner, observed: list[ObservedChild],
+                present: set[tuple[str, str]], phase: str, out: Plan) -> None:
+    """The tool servers are up while the run is Running and gone otherwise (suspended, done).
+
+    They go first in the creation order, so a stage's pods find the tools' Services as they start.
+    """
+    wanted = tools.children(spec, owner)
+    if phase == "Running":
+        out.create[:0] = [c for c in wanted if (c["kind"], c["metadata"]["name"]) not in present]
+        return
+    names_ = {(c["kind"], c["metadata"]["name"]) for c in wanted}
+    out.delete += [(c.kind, c.name) for c in observed if (c.kind, c.name) in names_ and not c.deleting]
 
 
 def _status(run: RunView, order: list[str], new_stages: dict[str, api.StageStatus], phase: str,

@@ -133,6 +133,7 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
         "max_new_tokens": stage.max_new_tokens,
         "save_steps": stage.save_steps,
         "deepspeed": None if stage.deepspeed == "none" else stage.deepspeed,
+        **_tools_config(spec, namespace, run),
     } | (
         {"sandbox_url": service_url(run, namespace, "sandbox", SANDBOX_PORT),
          "sandbox_timeout_seconds": stage.sandbox.timeout_seconds,
@@ -141,6 +142,15 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
              stage.sandbox.memory, stage.sandbox.cpu).workers}
         if stage.recipe == "thyme" else {"tool_bonus": stage.tool_bonus}
     )
+
+
+def _tools_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
+    """recipe openthinkimg: the tools front's Service URL (spec.tools, see builders/tools.py)."""
+    stage = spec.stages.rl
+    if stage is None or stage.recipe == "thyme":
+        return {}
+    port = spec.tools.port if spec.tools else 0
+    return {"recipe": stage.recipe, "tools_url": f"http://{names.tools_front(run)}.{namespace}.svc:{port}"}
 
 
 def stage_config(spec: api.ThymeRunSpec, namespace: str, run: str, stage: str) -> dict[str, Any]:

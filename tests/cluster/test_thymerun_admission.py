@@ -70,7 +70,7 @@ INVALID = [
      ["spec.scheduling.tolerations[0].operator"]),
     ("name too long for child names", {"metadata.name": "r" + "x" * 50}, ["metadata.name", "48 characters"]),
     ("name not an RFC 1035 label", {"metadata.name": "9lives"}, ["metadata.name", "RFC 1035"]),
-    ("rl recipe enum", {"spec.stages.rl.recipe": "openthinkimg"}, ["spec.stages.rl.recipe", "deepeyes"]),
+    ("rl recipe enum", {"spec.stages.rl.recipe": "zoom"}, ["spec.stages.rl.recipe", "openthinkimg"]),
     ("rl dataset layout enum", {"spec.rlDataset": {"source": "s3://datasets/x", "layout": "llava"}},
      ["spec.rlDataset.layout"]),
     ("rl dataset files on thyme-rl", {"spec.rlDataset": {"source": "s3://datasets/x", "layout": "thyme-rl",
@@ -83,6 +83,14 @@ INVALID = [
     ("sft without the sft dataset",
      {"spec.dataset": _DELETE, "spec.stages.rl.splits": _DELETE,
       "spec.rlDataset": {"source": "s3://datasets/x", "layout": "deepeyes"}}, ["spec.stages.sft needs spec.dataset"]),
+    ("unknown tool", {"spec.tools": {"servers": [{"name": "Magnify"}]}}, ["spec.tools.servers[0].name", "Crop"]),
+    ("model tool without a model", {"spec.tools": {"servers": [{"name": "OCR"}]}},
+     ["spec.tools.servers[0].model", "load a model"]),
+    ("tool listed twice", {"spec.tools": {"servers": [{"name": "Crop"}, {"name": "Crop"}]}},
+     ["spec.tools.servers", "listed once"]),
+    ("chooser on a tool other than ZoomInSubfigure",
+     {"spec.tools": {"servers": [{"name": "Crop", "chooser": {"endpoint": "http://vlm:8000/v1"}}]}},
+     ["spec.tools.servers[0].chooser", "ZoomInSubfigure only"]),
 ]
 
 
@@ -152,7 +160,8 @@ def test_valid_thymerun_is_accepted_with_defaults_filled_in(thyme_crd, thyme, na
 
 
 @pytest.mark.parametrize("path,value", [("storage", {"endpoint": "other:9000", "bucket": "other", "secretRef": {"name": "s3-creds"}}),
-                                        ("stages", {"convert": {"shards": 3}})])
+                                        ("stages", {"convert": {"shards": 3}}),
+                                        ("tools", {"servers": [{"name": "Crop"}]})])
 def test_immutable_fields_cannot_change_after_creation(thyme_crd, thyme, namespace, path, value):
     obj = thyme.run_manifest("immutable", namespace)
     assert _kubectl_create(thyme_crd, obj).returncode == 0

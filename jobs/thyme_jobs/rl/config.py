@@ -101,6 +101,8 @@ class RLConfig(BaseModel):
     server_wait_seconds: float = Field(
         900.0, ge=0, le=86400, description="How long the first step waits for the sandbox (/readyz) and the judge "
                                            "(/health) to come up before the stage fails naming the server.")
+    tools_url: str | None = Field(
+        None, description="recipe openthinkimg: the tools front (`thyme tools front`), such as http://run-tools:8080.")
     # optimisation
     learning_rate: float = Field(recipe.RL_LEARNING_RATE, gt=0, le=1, description="AdamW learning rate (Thyme used 5e-7).")
     kl_beta: float = Field(recipe.RL_KL_BETA, ge=0, le=10, description="Weight of the k3 KL penalty to the reference model.")
@@ -122,9 +124,11 @@ class RLConfig(BaseModel):
     )
 
     # Last among the fields: the name would shadow the `recipe` defaults module used above.
-    recipe: Literal["thyme", "deepeyes"] = Field(
+    recipe: Literal["thyme", "deepeyes", "openthinkimg"] = Field(
         "thyme", description="thyme: <code> run in the sandbox, Thyme's rewards. deepeyes: the zoom-in tool as "
-                             "<tool_call> JSON, cropped in this process, DeepEyes' reward (docs/deepeyes.md).")
+                             "<tool_call> JSON, cropped in this process, DeepEyes' reward (docs/deepeyes.md). "
+                             "openthinkimg: V-ToolRL, JSON tool calls on the vision tool servers at tools_url, "
+                             "accuracy (+ format) rewards, no judge.")
     tool_bonus: Literal["when_correct", "always", "none"] = Field(
         "when_correct", description="deepeyes: when the 1.2 tool term counts (the paper's ablation; the recipe: "
                                     "when_correct).")
@@ -143,6 +147,14 @@ class RLConfig(BaseModel):
             raise ValueError("sandbox_url is required by the thyme recipe (its code runs in the sandbox service)")
         if self.sandbox_url is not None and not self.sandbox_url.startswith(("http://", "https://")):
             raise ValueError(f"sandbox_url {self.sandbox_url!r} must start with http:// or https://")
+        if self.recipe == "openthinkimg":
+            if not (self.tools_url or "").startswith(("http://", "https://")):
+                raise ValueError(f"tools_url {self.tools_url!r}: recipe openthinkimg needs the tools front's URL "
+                                 "(http://...), e.g. from spec.tools or `thyme tools front`")
+            if self.system_prompt == DEFAULT_SYSTEM_PROMPT:  # Thyme's <code> prompt would teach the wrong tools
+                from thyme_jobs.openthinkimg.prompts import SYSTEM_PROMPT
+
+                self.system_prompt = SYSTEM_PROMPT
         return self
 
 

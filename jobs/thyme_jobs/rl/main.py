@@ -211,9 +211,16 @@ async def _train(stage: Stage, runner: thyme_code.CodeRunner | None) -> None:
         if cfg.judge.endpoint else contextlib.nullcontext(None)
     )
     owned = runner is None and cfg.recipe == "thyme"
+    tool_client = None
     tool: protocols.ToolProtocol
     if cfg.recipe == "deepeyes":  # the crop runs here, in the trainer: no sandbox (deepeyes/protocol.py)
         tool = deepeyes_protocol.DeepEyesZoom.for_processor(stage.processor)
+    elif cfg.recipe == "openthinkimg":
+        from thyme_jobs.openthinkimg.protocol import OpenThinkImg
+        from thyme_tools.client import ToolClient
+
+        tool_client = await ToolClient.from_front(cfg.tools_url or "")
+        tool = OpenThinkImg(tool_client)
     else:
         runner = runner or SandboxRunner.from_url(cfg.sandbox_url, sandbox_timeout=cfg.sandbox_timeout_seconds)
         tool = thyme_code.ThymeCode(runner)
@@ -231,6 +238,8 @@ async def _train(stage: Stage, runner: thyme_code.CodeRunner | None) -> None:
     finally:
         if owned and isinstance(runner, SandboxRunner):
             await runner.aclose()
+        if tool_client is not None:
+            await tool_client.aclose()
 
 
 async def _wait_for_servers(cfg: RLConfig, sandbox: bool) -> None:
@@ -267,7 +276,7 @@ async def _one_step(stage: Stage, tool: protocols.ToolProtocol, judge: JudgeClie
     seconds = time.perf_counter() - started
     scores, outage = None, None
     try:
-        scores = await _score(cfg, picked, trajectories, judge)
+        scores = await _score(cfg, picked, trajectories, judge, tool)
     except JudgeError as exc:
         outage = exc
     mine = records.share(groups.start * cfg.num_generations, trajectories, scores, _judge_stats(judge), seconds,
@@ -358,8 +367,12 @@ def _sandbox_outage(stage: Stage, step: int, whole: records.StepShare, metrics: 
 
 
 async def _score(cfg: RLConfig, rows: list[dict[str, Any]], trajectories: list[rollout.Trajectory],
-                 judge: JudgeClient | None) -> list[Any]:
+                 judge: JudgeClient | None, tool: protocols.ToolProtocol) -> list[Any]:
     """The recipe's rewards; trajectories come `num_generations` per row, in row order."""
+    if cfg.recipe == "openthinkimg":
+        from thyme_jobs.openthinkimg import rewards as openthinkimg_rewards
+
+        return [openthinkimg_rewards.breakdown(t, tool.answer(t), cfg.rewards) for t in trajectories]
     if cfg.recipe == "deepeyes":
         # every bad call (unparsable, or a box the rules refuse) counted in sandbox_errors costs -0.05
         requests = [deepeyes_scoring.DeepEyesRequest(

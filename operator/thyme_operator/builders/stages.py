@@ -19,7 +19,7 @@ def workloads(spec: api.ThymeRunSpec, owner: meta.Owner, stage: str, attempt: in
         out.append(service.sft_rendezvous(owner, spec.stages.sft.master_port))
     if stage == "rl":
         rl = spec.stages.rl
-        if rl.recipe == "thyme":  # deepeyes crops in the trainer: no model code runs, nothing to isolate
+        if rl.recipe == "thyme":  # deepeyes crops in the trainer, openthinkimg calls spec.tools' servers
             out += [
                 networkpolicy.sandbox_deny_egress(owner, stage_configs.SANDBOX_PORT),
                 deployment.sandbox(spec, owner, stage_configs.SANDBOX_PORT),

@@ -24,7 +24,8 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[3]
 IMAGES = sorted((ROOT / "images").glob("*.Dockerfile"))
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-EXPECTED_EXTRAS = {"operator": {"operator"}, "jobs": {"jobs", "train"}, "trainer": {"gpu"}, "sandbox": {"sandbox"}}
+EXPECTED_EXTRAS = {"operator": {"operator"}, "jobs": {"jobs", "train"}, "trainer": {"gpu"}, "sandbox": {"sandbox"},
+                   "tools": {"tools", "train"}}
 
 
 @dataclass
