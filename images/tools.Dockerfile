@@ -11,15 +11,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY operator/ operator/
 COPY jobs/ jobs/
 COPY sandbox/ sandbox/
 COPY cli/ cli/
 COPY tools/ tools/
-# CPU wheels of torch first (the default index would pull the CUDA build, gigabytes).
-RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch>=2.5" \
- && pip install ".[tools,train]" && rm -rf /src
+# CPU wheels of torch first (the default index would pull the CUDA build, gigabytes), at
+# the lock's version (constraints.txt; a +cpu local version satisfies its pin).
+RUN pip install -c constraints.txt --index-url https://download.pytorch.org/whl/cpu torch \
+ && pip install -c constraints.txt ".[tools,train]" && rm -rf /src
 
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin thyme
 USER 10001

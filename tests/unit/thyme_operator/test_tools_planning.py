@@ -138,7 +138,7 @@ def test_the_openthinkimg_recipe_gets_the_front_url_and_no_code_sandbox():
     recipe = spec(tools=TOOLS, stages__rl__recipe="openthinkimg")
     config = stage_configs.stage_config(recipe, "ml", "demo", "rl")
     assert config["recipe"] == "openthinkimg" and config["tools_url"] == "http://demo-tools.ml.svc:8080"
-    assert config["sandbox_url"] is None
+    assert config.get("sandbox_url") is None
     kinds = {(c["kind"], c["metadata"]["name"]) for c in stages.workloads(recipe, OWNER, "rl", 1)}
     assert ("Deployment", "demo-rl-sandbox") not in kinds and ("Job", "demo-rl-1") in kinds
     thyme = stage_configs.stage_config(spec(tools=TOOLS), "ml", "demo", "rl")
