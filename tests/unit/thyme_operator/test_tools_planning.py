@@ -142,4 +142,4 @@ def test_the_openthinkimg_recipe_gets_the_front_url_and_no_code_sandbox():
     kinds = {(c["kind"], c["metadata"]["name"]) for c in stages.workloads(recipe, OWNER, "rl", 1)}
     assert ("Deployment", "demo-rl-sandbox") not in kinds and ("Job", "demo-rl-1") in kinds
     thyme = stage_configs.stage_config(spec(tools=TOOLS), "ml", "demo", "rl")
-    assert "recipe" not in thyme and "tools_url" not in thyme and thyme["sandbox_url"]
+    assert thyme["recipe"] == "thyme" and "tools_url" not in thyme and thyme["sandbox_url"]
