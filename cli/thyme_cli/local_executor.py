@@ -8,7 +8,7 @@ in exactly one place (`thyme_operator.planner`):
 | child the planner asks for | what runs here |
 | --- | --- |
 | Job (any stage) | `thyme <stage>` as a subprocess with the Job's `THYME_STAGE_CONFIG` |
-| sandbox Deployment | one local `thyme sandbox serve` (runsc workers), its URL given to RL |
+| sandbox Deployment | one local `thyme sandbox serve` (runsc workers), its URL given to RL or eval |
 | rollout Deployment (vLLM) | nothing: on CPU the RL trainer generates in-process |
 | judge Deployment | refused: serving a judge model needs GPUs; give `judge.endpoint` |
 | Service, NetworkPolicy | nothing (everything is on loopback) |
@@ -123,7 +123,7 @@ class LocalExecutor:
             return
         component = labels.get(names.LABEL_COMPONENT)
         if kind == "Deployment" and component == "sandbox":
-            self._start_sandbox()
+            self._start_sandbox(labels.get(names.LABEL_STAGE, "rl"))
         elif kind == "Deployment" and component == "judge":
             raise LocalRunError("spec.stages.rl.judge.model asks for a served judge model, which needs GPUs; "
                                 "for a local run give spec.stages.rl.judge.endpoint (an OpenAI-compatible URL)")
@@ -131,14 +131,15 @@ class LocalExecutor:
 
     def _delete(self, kind: str, name: str) -> None:
         child = self.observed.pop((kind, name), None)
-        if child is not None and kind == "Deployment" and name == names.rl_part(self.name, "sandbox"):
+        sandboxes = {names.stage_part(self.name, stage, "sandbox") for stage in ("rl", "eval")}
+        if child is not None and kind == "Deployment" and name in sandboxes:
             self._stop_sandbox()
 
     def _run_job(self, job: dict[str, Any], stage: str, attempt: int) -> None:
         """Run the stage program to completion and record the Job's outcome."""
         container = job["spec"]["template"]["spec"]["containers"][0]
         config = self.uris(json.loads(_env_value(container, pods.ENV_CONFIG)))
-        if stage == "rl" and self._sandbox is not None:
+        if stage in ("rl", "eval") and self._sandbox is not None:
             config["sandbox_url"] = self._sandbox[1]
         env = {**os.environ, **self.env, pods.ENV_CONFIG: json.dumps(config), "THYME_ATTEMPT": str(attempt)}
         env.pop("THYME_ROLLOUT_URL", None)
@@ -159,13 +160,13 @@ class LocalExecutor:
         self.observed[("Job", job["metadata"]["name"])] = planner.ObservedChild(
             "Job", job["metadata"]["name"], stage, attempt, state, finished, message)
 
-    def _start_sandbox(self) -> None:
+    def _start_sandbox(self, stage: str = "rl") -> None:
         if self._sandbox is not None:
             return
         from thyme_sandbox import serving
 
         port = _free_port()
-        sandbox = self.spec.stages.rl.sandbox
+        sandbox = getattr(self.spec.stages, stage).sandbox
         args = ["--host", "127.0.0.1", "--port", str(port), "--pool-size", str(self.sandbox_pool_size),
                 "--call-timeout", str(sandbox.timeout_seconds)]
         self._sandbox = serving.spawn(args, self.log_dir / "sandbox.log")

@@ -46,11 +46,16 @@ def sft_service(run: str) -> str:
 
 def rl_part(run: str, part: str) -> str:
     """Long-running RL workloads (rollout, sandbox, judge) and their Services."""
-    return f"{run}-rl-{part}"
+    return stage_part(run, "rl", part)
 
 
-def sandbox_policy(run: str) -> str:
-    return f"{run}-rl-sandbox-deny-egress"
+def stage_part(run: str, stage: str, part: str) -> str:
+    """A stage's long-running workload (the RL and eval sandboxes, rollout, judge) and its Service."""
+    return f"{run}-{stage}-{part}"
+
+
+def sandbox_policy(run: str, stage: str = "rl") -> str:
+    return f"{run}-{stage}-sandbox-deny-egress"
 
 
 def run_labels(run: str) -> dict[str, str]:

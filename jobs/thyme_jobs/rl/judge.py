@@ -20,12 +20,14 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CORRECTNESS_PROMPT = """You grade answers to questions about images.
 Question: {question}
@@ -129,6 +131,12 @@ class JudgeClient:
 
     async def verdict(self, prompt: str, key: str) -> float:
         """Ask until a 0/1 verdict comes back or the retries are spent."""
+        return await self.ask(prompt, lambda content: parse_verdict(content, key), f"{key} verdict")
+
+    async def ask(self, prompt: str, parse: Callable[[str], T | None], what: str) -> T:
+        """Ask until `parse` accepts a reply (returns non-None) or the retries are spent.
+
+        `what` names the thing looked for in the error (evaluation asks for an option letter)."""
         if self._http is None:
             raise RuntimeError("JudgeClient is used outside `async with`")
         body = {
@@ -163,10 +171,10 @@ class JudgeClient:
                         f"check judge.endpoint and judge.model ({self.model!r})"
                     )
                 content = _content(reply)
-                value = parse_verdict(content, key) if content is not None else None
+                value = parse(content) if content is not None else None
                 if value is not None:
                     return value
-                last = f"no {key} verdict in reply {str(content)[:200]!r}"
+                last = f"no {what} in reply {str(content)[:200]!r}"
         self.stats.failures += 1
         cls = JudgeVerdictError if last.startswith("no ") else JudgeUnavailable
         raise cls(f"judge at {self.url} failed after {self.max_retries + 1} attempts: {last}")

@@ -1,4 +1,4 @@
-"""Long-running RL servers: sandbox, rollout (vLLM) and, if asked, the judge (vLLM).
+"""Long-running servers: the sandbox (RL and eval), rollout (vLLM) and, if asked, the judge (vLLM).
 
 The sandbox runs model-written code, so its pods are locked down the way the
 restricted Pod Security profile asks, under the gVisor RuntimeClass, with no
@@ -30,13 +30,13 @@ def _deployment(name: str, owner: meta.Owner, labels: dict[str, str], replicas: 
     }
 
 
-def component_labels(run: str, component: str) -> dict[str, str]:
-    return {**names.stage_labels(run, "rl"), names.LABEL_COMPONENT: component}
+def component_labels(run: str, component: str, stage: str = "rl") -> dict[str, str]:
+    return {**names.stage_labels(run, stage), names.LABEL_COMPONENT: component}
 
 
-def sandbox(spec: api.ThymeRunSpec, owner: meta.Owner, port: int) -> dict[str, Any]:
-    cfg = spec.stages.rl.sandbox
-    labels = component_labels(owner.name, "sandbox")
+def sandbox(spec: api.ThymeRunSpec, owner: meta.Owner, port: int, stage: str = "rl") -> dict[str, Any]:
+    cfg = getattr(spec.stages, stage).sandbox
+    labels = component_labels(owner.name, "sandbox", stage)
     container = {
         "name": "sandbox", "image": spec.images.sandbox, "imagePullPolicy": spec.images.pull_policy,
         # The pod itself runs under gVisor (runtimeClassName), so workers are plain
@@ -61,7 +61,7 @@ def sandbox(spec: api.ThymeRunSpec, owner: meta.Owner, port: int) -> dict[str, A
         "volumes": [{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}}],
         **pods.scheduling(spec, gpu=False),
     }
-    return _deployment(names.rl_part(owner.name, "sandbox"), owner, labels, cfg.replicas, pod_spec, spec)
+    return _deployment(names.stage_part(owner.name, stage, "sandbox"), owner, labels, cfg.replicas, pod_spec, spec)
 
 
 def vllm_server(spec: api.ThymeRunSpec, owner: meta.Owner, component: str, model_uri: str,

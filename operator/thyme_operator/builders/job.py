@@ -61,6 +61,15 @@ def stage_job(spec: api.ThymeRunSpec, owner: meta.Owner, stage: str, attempt: in
                                  "-m", "thyme_cli.main", "rl"],
                      "resources": pods.resources(cfg.resources.cpu, cfg.resources.memory, cfg.gpus)}
         pod_spec.update(pods.scheduling(spec, gpu=True))
+    elif stage == "eval":
+        cfg = spec.stages.eval
+        # one pod per shard; each reads its index from JOB_COMPLETION_INDEX, the last to finish merges
+        job_spec.update(completionMode="Indexed", completions=cfg.shards, parallelism=cfg.shards)
+        gpu = cfg.gpus_per_shard > 0
+        container = {"name": "eval", "image": spec.images.trainer if gpu else spec.images.jobs,
+                     "command": ["thyme", "eval"],
+                     "resources": pods.resources(cfg.resources.cpu, cfg.resources.memory, cfg.gpus_per_shard)}
+        pod_spec.update(pods.scheduling(spec, gpu=gpu))
     else:
         raise ValueError(f"unknown stage {stage!r}")
 
