@@ -46,7 +46,9 @@ class EvalJudge(BaseModel):
     endpoint: str | None = Field(None, description="OpenAI-compatible base URL; unset: exact matching (not inferable = wrong).")
     model: str = Field("judge", min_length=1, description="Served model name sent in each request.")
     timeout_seconds: float = Field(60.0, gt=0, le=3600)
-    max_retries: int = Field(3, ge=0, le=20, description="Transport retries per request (not the 3 matching attempts).")
+    max_retries: int = Field(
+        2, ge=0, le=20, description="Retries per item after the first ask (VLMEvalKit asks 3 times in all); a reply "
+                                    "without a letter and a failed request both use one.")
     concurrency: int = Field(16, ge=1, le=1024)
     on_failure: Literal["random", "wrong"] = Field(
         "random", description="After 3 judge replies without a letter: 'random' picks an option (the reference; "
