@@ -2,7 +2,7 @@
 
     python tests/bench/bench_eval.py                     # tiny model on CPU, sandbox under runsc
     python tests/bench/bench_eval.py --launcher process  # sandbox workers without gVisor
-    python tests/bench/bench_eval.py --items 32 --max-new-tokens 24
+    python tests/bench/bench_eval.py --items 32 --max-new-tokens 128
 
 Both sides run the same VLMEvalKit Thyme loop (`thyme_jobs.eval.thyme_loop`) on the same
 synthetic V*-format items, the same tiny random Qwen2.5-VL and the same sandbox:
@@ -16,6 +16,13 @@ The random model never writes Thyme's tags, so its own greedy text is followed b
 forced crop program in the first segment and a forced answer in the second: every item
 then costs two real generations and one real sandbox call. Prints one JSON line with
 items/s of both, their ratio, and where the time goes.
+
+Segments are 64 tokens by default (`--max-new-tokens`): Thyme's segments run from tens
+to hundreds of tokens (VLMEvalKit allows 2048), and the random model uses all of them.
+The warm pool holds a worker per item of a round and refills before each side is timed
+(a session gets a fresh worker, and after one is used another must start). Torch gets one thread (`--threads`): on a 2-core machine the sandbox's workers need the
+other core, and two OpenMP threads on a busy machine made every step several times
+slower, for both sides alike.
 """
 
 from __future__ import annotations
@@ -81,6 +88,7 @@ async def run_set(items, engine, runner, settings, *, together: bool) -> tuple[f
 
 
 async def bench(args: argparse.Namespace, url: str) -> dict:
+    import torch
     from transformers import AutoModelForImageTextToText
 
     from thyme_jobs import tinymodel
@@ -91,6 +99,7 @@ async def bench(args: argparse.Namespace, url: str) -> dict:
     from thyme_jobs.modelio.processor import load_processor
     from thyme_sandbox.client import SandboxClient
 
+    torch.set_num_threads(args.threads)
     tmp = tempfile.mkdtemp(prefix="bench-eval-")
     model_dir = tinymodel.build(tmp + "/model")
     processor = load_processor(model_dir)
@@ -105,13 +114,15 @@ async def bench(args: argparse.Namespace, url: str) -> dict:
         runner = SandboxRunner(client)
         await run_set(items[:2], single, runner, settings, together=False)  # warm caches and the pool
         await run_set(items[:2], batched, runner, settings, together=True)
+        await asyncio.sleep(args.settle)  # let the pool replace the workers the warm-up used
         batched.generate_seconds = single.generate_seconds = 0.0
         batched.calls = single.calls = 0
         ours, ours_runs = await run_set(items, batched, runner, settings, together=True)
+        await asyncio.sleep(args.settle)
         base, base_runs = await run_set(items, single, runner, settings, together=False)
     answered = sum(1 for r in ours_runs if r.answered), sum(1 for r in base_runs if r.answered)
     return {
-        "items": len(items), "max_new_tokens": args.max_new_tokens,
+        "items": len(items), "max_new_tokens": args.max_new_tokens, "threads": args.threads,
         "ours_items_per_second": round(len(items) / ours, 3),
         "one_at_a_time_items_per_second": round(len(items) / base, 3),
         "ratio": round(base / ours, 2),
@@ -128,10 +139,12 @@ async def bench(args: argparse.Namespace, url: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=16)
-    parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (both sides)")
     parser.add_argument("--sandbox-url")
     parser.add_argument("--launcher", choices=["runsc", "process"], default="runsc")
-    parser.add_argument("--pool-size", type=int, default=8)
+    parser.add_argument("--pool-size", type=int, default=16, help="warm sandbox workers (one per item of a round)")
+    parser.add_argument("--settle", type=float, default=15.0, help="seconds for the pool to refill before each side")
     args = parser.parse_args()
     server = None
     url = args.sandbox_url
