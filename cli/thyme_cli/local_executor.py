@@ -7,7 +7,7 @@ in exactly one place (`thyme_operator.planner`):
 
 | child the planner asks for | what runs here |
 | --- | --- |
-| Job (any stage) | `thyme <stage>` as a subprocess with the Job's `THYME_STAGE_CONFIG` |
+| Job (any stage) | `thyme <stage>` as a subprocess with the Job's `THYME_STAGE_CONFIG`; its output is shown and logged line by line as it runs (`stage_output`) |
 | sandbox Deployment | one local `thyme sandbox serve` (runsc workers), its URL given to RL or eval |
 | rollout Deployment (vLLM) | nothing: on CPU the RL trainer generates in-process |
 | judge Deployment | refused: serving a judge model needs GPUs; give `judge.endpoint` |
@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from thyme_cli import stage_output
 from thyme_operator import api, names, planner, stage_configs
 from thyme_operator.builders import pods
 
@@ -69,6 +70,7 @@ class LocalExecutor:
     on_status: Callable[[api.ThymeRunStatus], None] = lambda s: None
     sandbox_pool_size: int = 2
     env: dict[str, str] = field(default_factory=dict)
+    echo: Callable[[bytes], None] = field(default=lambda line: _echo_to_stderr(line))
     observed: dict[tuple[str, str], planner.ObservedChild] = field(default_factory=dict)
     _sandbox: tuple[subprocess.Popen, str] | None = None
 
@@ -148,15 +150,10 @@ class LocalExecutor:
             env.setdefault("THYME_S3_ENDPOINT", f"{scheme}://{self.spec.storage.endpoint}")
         log = self.log_dir / f"{job['metadata']['name']}.log"
         argv = [sys.executable, "-m", "thyme_cli.main", stage]
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(argv, env=env, stdout=None, stderr=subprocess.PIPE)
-            _, err = proc.communicate()
-            out.write(err or b"")
-        if err:
-            sys.stderr.write(err.decode(errors="replace"))
+        done = stage_output.run_streaming(argv, env, log, self.echo)
         finished = planner.timestamp(dt.datetime.now(dt.timezone.utc))
-        state = "Succeeded" if proc.returncode == 0 else "Failed"
-        message = "" if state == "Succeeded" else _failure_message(proc.returncode, err or b"", log)
+        state = "Succeeded" if done.returncode == 0 else "Failed"
+        message = "" if state == "Succeeded" else _failure_message(done.returncode, done.tail, log)
         self.observed[("Job", job["metadata"]["name"])] = planner.ObservedChild(
             "Job", job["metadata"]["name"], stage, attempt, state, finished, message)
 
@@ -184,6 +181,11 @@ class LocalExecutor:
             proc.wait()
 
 
+def _echo_to_stderr(line: bytes) -> None:
+    sys.stderr.buffer.write(line)
+    sys.stderr.flush()
+
+
 def _env_value(container: dict[str, Any], name: str) -> str:
     for item in container.get("env", []):
         if item["name"] == name and "value" in item:
@@ -191,10 +193,9 @@ def _env_value(container: dict[str, Any], name: str) -> str:
     raise LocalRunError(f"container {container['name']!r} has no {name} value")
 
 
-def _failure_message(code: int, stderr: bytes, log: Path) -> str:
-    """The last line the program printed to stderr: usually its error, named."""
-    lines = [ln for ln in stderr.decode(errors="replace").splitlines() if ln.strip()]
-    last = lines[-1].strip() if lines else "no output"
+def _failure_message(code: int, tail: list[str], log: Path) -> str:
+    """The last line the program printed: usually its error, named."""
+    last = tail[-1].strip() if tail else "no output"
     return f"exit code {code}: {last[:300]} (log: {log})"
 
 
@@ -207,7 +208,9 @@ def _free_port() -> int:
 
 
 def load_run(path: str | os.PathLike) -> api.ThymeRun:
-    """Read a ThymeRun manifest; validation errors name the field."""
+    """Read a ThymeRun manifest and check it as the API server would: the schema's
+    bounds and the CRD's cross-field rules (`api.Rule`, one definition for both);
+    validation errors name the field."""
     import yaml
     from pydantic import ValidationError
 
@@ -222,9 +225,6 @@ def load_run(path: str | os.PathLike) -> api.ThymeRun:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise LocalRunError(f"{path}: invalid ThymeRun: {problems}") from None
-    name = run.metadata.get("name")
-    if not isinstance(name, str) or len(name) > names.MAX_RUN_NAME or not name[:1].isalpha():
-        raise LocalRunError(f"{path}: metadata.name must be a DNS label of at most {names.MAX_RUN_NAME} "
-                            f"characters starting with a letter (got {name!r})")
+    # The CRD's cross-field rules (api.Rule) ran inside model_validate, as the API server runs them.
     return run
 

@@ -57,6 +57,28 @@ def read(path: str | os.PathLike | None, environ: Mapping[str, str] | None = Non
     return data
 
 
+def resolve_system_prompt(cfg: M) -> M:
+    """`cfg` with `system_prompt` read from `system_prompt_uri` when that is set.
+
+    Thyme's own system prompt is published with its code (scripts/prompt.txt), not with
+    the checkpoints, and a policy resumed from a Thyme checkpoint must see exactly the
+    prompt it was trained with: copy that file into the store and name it here, instead
+    of pasting it into YAML where a stray newline changes the tokens."""
+    uri = getattr(cfg, "system_prompt_uri", None)
+    if not uri:
+        return cfg
+    from thyme_jobs import store
+
+    parent, _, name = uri.rstrip("/").rpartition("/")
+    if not name or not parent or parent.endswith(":/"):
+        raise ConfigError(f"system_prompt_uri {uri!r} must name an object (s3://bucket/key or a file path)")
+    try:
+        text = store.open_store(parent, read_only=True).get_bytes(name).decode("utf-8")
+    except (store.StoreError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"system_prompt_uri {uri!r}: {exc}") from None
+    return cfg.model_copy(update={"system_prompt": text})
+
+
 def validate(model: type[M], data: Any, stage: str) -> M:
     """`model.model_validate(data)`, with every error reported as `field.path: message`."""
     try:

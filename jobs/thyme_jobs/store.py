@@ -220,6 +220,12 @@ class S3Store:
         if not self._retry(f"check bucket {self.bucket}", lambda: self.client.bucket_exists(self.bucket)):
             self._retry(f"create bucket {self.bucket}", lambda: self.client.make_bucket(self.bucket))
 
+    def require_bucket(self, uri: str) -> None:
+        """Raise StoreError naming `uri` when its bucket does not exist."""
+        if not self._retry(f"check bucket {self.bucket}", lambda: self.client.bucket_exists(self.bucket)):
+            raise StoreError(f"input {uri!r}: bucket {self.bucket!r} does not exist; "
+                             "check the URI (inputs are read, never created)")
+
     def put_bytes(self, key: str, data: bytes) -> None:
         self._retry(f"put {self.location(key)}", lambda: self.client.put_object(
             self.bucket, self._key(key), io.BytesIO(data), len(data)))
@@ -320,17 +326,26 @@ def s3_client_from_env(endpoint: str | None = None) -> Any:
                  region=os.environ.get("AWS_REGION") or None)
 
 
-def open_store(uri: str) -> ArtifactStore:
-    """A store from a URI: `s3://bucket/prefix`, `file:///dir`, or a plain path."""
+def open_store(uri: str, *, read_only: bool = False) -> ArtifactStore:
+    """A store from a URI: `s3://bucket/prefix`, `file:///dir`, or a plain path.
+
+    A store the stage writes (the run root) gets its bucket created when missing. An
+    input it only reads (`read_only=True`: the base model, the dataset dump) never does:
+    a typo'd bucket there would otherwise become a new, empty bucket and the stage would
+    fail later with "no object" somewhere inside it, so it is an error naming the URI."""
     parsed = urlparse(uri)
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise StoreError(f"store URI {uri!r} names no bucket; expected s3://bucket/prefix")
         store = S3Store(s3_client_from_env(), parsed.netloc, parsed.path)
-        store.ensure_bucket()
+        if read_only:
+            store.require_bucket(uri)
+        else:
+            store.ensure_bucket()
         return store
-    if parsed.scheme == "file":
-        return LocalStore(parsed.path)
-    if parsed.scheme == "":
-        return LocalStore(uri)
+    if parsed.scheme in ("file", ""):
+        path = parsed.path if parsed.scheme == "file" else uri
+        if read_only and not Path(path).exists():
+            raise StoreError(f"input {uri!r} does not exist")
+        return LocalStore(path)
     raise StoreError(f"store URI {uri!r}: unsupported scheme {parsed.scheme!r}; use s3://, file:// or a path")

@@ -12,12 +12,15 @@ Imports nothing but pydantic: the stage programs and the local runner use it too
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from thyme_operator import names
+from thyme_operator import names, recipe
 
 GROUP = "thyme.dev"
 VERSION = "v1alpha1"
@@ -36,23 +39,56 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 QUANTITY = r"^([+]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 SPLIT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+RFC1035 = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
 
-def _cel(*rules: tuple[str, str] | tuple[str, str, str]) -> dict[str, Any]:
-    """`x-kubernetes-validations` entries from (rule, message[, fieldPath]) tuples."""
-    out = []
-    for rule in rules:
-        entry = {"rule": rule[0], "message": rule[1]}
-        if len(rule) == 3:
-            entry["fieldPath"] = rule[2]
-        out.append(entry)
-    return {"x-kubernetes-validations": out}
+@dataclass(frozen=True)
+class Rule:
+    """A cross-field rule, defined once for both places a ThymeRun is checked.
+
+    `cel` is what the API server evaluates at admission (it goes into the CRD under
+    `x-kubernetes-validations`); `check` is the same rule over the parsed model, which
+    `thyme run` applies when it loads a manifest, so a local run refuses exactly what the
+    cluster refuses, with the same message. The two spellings sit side by side here, and
+    tests/cluster/test_thymerun_admission.py sends every case of its table to a real
+    API server and to the local loader and fails if they disagree. A rule on `oldSelf`
+    (immutability) has no `check`: it only means something on an update, which a local
+    run never sees.
+    """
+
+    cel: str
+    message: str
+    check: Callable[[Any], bool] | None
+    field_path: str | None = None
+
+    def schema(self) -> dict[str, str]:
+        entry = {"rule": self.cel, "message": self.message}
+        if self.field_path:
+            entry["fieldPath"] = self.field_path
+        return entry
+
+
+def _cel(*rules: Rule | tuple[str, ...]) -> dict[str, Any]:
+    """`x-kubernetes-validations` entries from the model's rules. A bare (rule, message[,
+    fieldPath]) tuple still renders, but has no local check: test_crd.py fails on it
+    until it becomes a Rule in the model's `rules`."""
+    entries = [r.schema() if isinstance(r, Rule) else Rule(r[0], r[1], None, r[2] if len(r) > 2 else None).schema()
+               for r in rules]
+    return {"x-kubernetes-validations": entries}
 
 
 class ApiModel(BaseModel):
     """Base: lowerCamel JSON names, unknown fields refused, names usable from Python."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    rules: ClassVar[tuple[Rule, ...]] = ()
+
+    @model_validator(mode="after")
+    def _apply_rules(self) -> "ApiModel":
+        for rule in type(self).rules:
+            if rule.check is not None and not rule.check(self):
+                raise ValueError(rule.message)
+        return self
 
 
 # --------------------------------------------------------------------------- spec
@@ -97,6 +133,13 @@ class DatasetSpec(ApiModel):
         json_schema_extra={"items": {"maxLength": 63, "pattern": SPLIT_NAME}, "x-kubernetes-list-type": "set"},
         description="splits of the dump to convert; SFT phases and RL name splits from this list.")
 
+    @model_validator(mode="after")
+    def _splits_are_a_set(self) -> "DatasetSpec":
+        # What `x-kubernetes-list-type: set` makes the API server refuse, refused here too.
+        if len(set(self.splits)) != len(self.splits):
+            raise ValueError(f"spec.dataset.splits: Duplicate value in {self.splits}")
+        return self
+
 
 class ModelSpec(ApiModel):
     """The base model. Weights come from object storage: GPU clusters are often air-gapped."""
@@ -111,18 +154,55 @@ class Resources(ApiModel):
     memory: str = Field("16Gi", max_length=32, pattern=QUANTITY, description="memory request per pod, as a Kubernetes quantity.")
 
 
+class GPUPodResources(Resources):
+    """Resources of a GPU stage pod: CPU and memory as for every pod, plus the two local
+    volumes a trainer writes to. Without them a 7B checkpoint (about 15 GB of weights,
+    several times that with optimizer state) lands in the container's writable layer,
+    which the kubelet neither sizes nor schedules for, and NCCL's shared-memory transport
+    and the dataloader's workers fail on the 64 MiB /dev/shm a container gets by default."""
+
+    scratch: str = Field(
+        "200Gi", max_length=32, pattern=QUANTITY,
+        description="size of the local scratch volume (an emptyDir at /scratch, named by THYME_WORK_DIR) that "
+                    "holds the model, checkpoints and DeepSpeed's files before they go to the store; requested "
+                    "(and limited) as ephemeral-storage so the scheduler picks a node with the disk.")
+    shm: str = Field(
+        "16Gi", max_length=32, pattern=QUANTITY,
+        description="size of the memory-backed /dev/shm (NCCL, dataloader workers); it counts toward `memory`.")
+
+
 class RetryPolicy(ApiModel):
     """How a failed stage is retried. Attempt n+1 starts `backoffSeconds * 2^(n-1)`
     seconds (at most `maxBackoffSeconds`) after attempt n failed, and resumes from the
     stage's newest complete checkpoint. After `limit` retries the run is Failed."""
 
-    model_config = ConfigDict(json_schema_extra=_cel(
-        ("self.maxBackoffSeconds >= self.backoffSeconds",
-         "maxBackoffSeconds must be at least backoffSeconds", ".maxBackoffSeconds")))
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("self.maxBackoffSeconds >= self.backoffSeconds", "maxBackoffSeconds must be at least backoffSeconds",
+             lambda p: p.max_backoff_seconds >= p.backoff_seconds, ".maxBackoffSeconds"),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
     limit: int = Field(3, ge=0, le=names.MAX_RETRIES, description="retries after the first attempt; 0 means fail at the first failure.")
     backoff_seconds: int = Field(10, ge=0, le=3600, description="delay before the first retry, doubled for each further one.")
     max_backoff_seconds: int = Field(600, ge=0, le=86400, description="cap on the delay between attempts.")
+
+
+class StageTimeouts(ApiModel):
+    """When a stage stops waiting. Without these a stage whose pods can never run
+    (unschedulable, an image that does not pull, a quota or admission webhook refusing
+    them) would stay Running forever; with them it fails with a reason that says which
+    limit it hit and what was last seen."""
+
+    deadline_seconds: int | None = Field(
+        None, ge=60, le=30 * 86400,
+        description="wall-clock limit of the whole stage, counted from its first attempt's start, retries and "
+                    "backoff included; when it passes, the stage's workloads are deleted and the stage fails with "
+                    "reason DeadlineExceeded. Unset: no limit.")
+    pending_seconds: int | None = Field(
+        3600, ge=30, le=7 * 86400,
+        description="how long an attempt may go without any of its pods running (its workloads refused, "
+                    "unschedulable, an image not pulled) before the stage fails with reason PendingTimeout. Time a "
+                    "Job spends suspended waiting for Kueue's admission does not count. Null: wait forever.")
 
 
 def _default(model: type[BaseModel]) -> dict[str, Any]:
@@ -138,6 +218,7 @@ class ConvertStage(ApiModel):
     workers: int = Field(4, ge=1, le=64, description="decode worker processes per pod.")
     resources: Resources = Field(default_factory=Resources, json_schema_extra=_default(Resources), description="per-pod resources.")
     retries: RetryPolicy = Field(default_factory=RetryPolicy, json_schema_extra=_default(RetryPolicy), description="retry policy of this stage.")
+    timeouts: StageTimeouts = Field(default_factory=StageTimeouts, json_schema_extra=_default(StageTimeouts), description="deadline and pending timeout of this stage.")
 
 
 class SFTPhase(ApiModel):
@@ -146,57 +227,92 @@ class SFTPhase(ApiModel):
     splits: list[str] = Field(
         min_length=1, max_length=32, json_schema_extra={"items": {"maxLength": 63, "pattern": SPLIT_NAME}},
         description="dataset splits this phase trains on; each must be in spec.dataset.splits.")
-    learning_rate: float = Field(1e-5, gt=0, le=1, description="peak learning rate.")
-    epochs: int = Field(1, ge=1, le=100, description="passes over the phase's data.")
+    learning_rate: float = Field(recipe.SFT_LEARNING_RATE, gt=0, le=1,
+                                 description="peak learning rate (Thyme: 1e-5, then 1e-6 for the computation annealing).")
+    epochs: int = Field(recipe.SFT_EPOCHS, ge=1, le=100, description="passes over the phase's data.")
 
 
 class SFTStage(ApiModel):
     """Supervised fine-tuning with torchrun: an Indexed Job (one pod per node) and a
     headless Service for rendezvous."""
 
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("!has(self.systemPrompt) || !has(self.systemPromptUri)",
+             "give systemPrompt or systemPromptUri, not both", lambda st: st.system_prompt is None or st.system_prompt_uri is None,
+             ".systemPromptUri"),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
+
     phases: list[SFTPhase] = Field(min_length=1, max_length=8, description="training phases, run in order.")
     nodes: int = Field(1, ge=1, le=names.MAX_NODES, description="nodes (pods) in the torchrun group.")
     gpus_per_node: int = Field(8, ge=1, le=16, description="GPUs requested per pod (nvidia.com/gpu) and torchrun processes per node.")
-    deepspeed: Literal["zero2", "zero3", "none"] = Field("zero3", description="DeepSpeed ZeRO stage, or none.")
-    freeze_vision: bool = Field(True, description="keep the vision tower frozen.")
-    gradient_checkpointing: bool = Field(True, description="recompute activations to save memory.")
-    max_length: int = Field(16384, ge=256, le=131072, description="maximum sequence length in tokens.")
-    max_pixels: int = Field(2_000_000, ge=3136, le=16_777_216, description="image resize budget in pixels.")
-    per_device_batch_size: int = Field(1, ge=1, le=256, description="micro-batch per GPU.")
-    gradient_accumulation_steps: int = Field(8, ge=1, le=1024, description="micro-batches per optimizer step.")
-    save_steps: int = Field(500, ge=1, le=1_000_000, description="checkpoint every this many optimizer steps.")
-    train_rounds: Literal["last", "all"] = Field("last", description="which assistant rounds carry loss.")
-    seed: int = Field(42, ge=0, le=2**31 - 1, description="random seed.")
+    deepspeed: Literal["zero2", "zero3", "none"] = Field(recipe.SFT_DEEPSPEED, description="DeepSpeed ZeRO stage, or none.")
+    freeze_vision: bool = Field(recipe.SFT_FREEZE_VISION, description="keep the vision tower frozen.")
+    gradient_checkpointing: bool = Field(recipe.SFT_GRADIENT_CHECKPOINTING, description="recompute activations to save memory.")
+    max_length: int = Field(recipe.SFT_MAX_LENGTH, ge=256, le=131072, description="maximum sequence length in tokens.")
+    max_pixels: int = Field(recipe.SFT_MAX_PIXELS, ge=3136, le=16_777_216, description="image resize budget in pixels.")
+    per_device_batch_size: int = Field(recipe.SFT_PER_DEVICE_BATCH_SIZE, ge=1, le=256, description="micro-batch per GPU.")
+    gradient_accumulation_steps: int = Field(recipe.SFT_GRADIENT_ACCUMULATION_STEPS, ge=1, le=1024,
+                                             description="micro-batches per optimizer step.")
+    warmup_ratio: float = Field(recipe.SFT_WARMUP_RATIO, ge=0, lt=1, description="linear warmup, as a fraction of each phase.")
+    lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = Field(
+        recipe.SFT_LR_SCHEDULER, description="learning-rate schedule after the warmup.")
+    max_steps: int | None = Field(None, ge=1, le=10_000_000, description="cap on optimizer steps over all phases; unset: no cap.")
+    save_steps: int = Field(recipe.SFT_SAVE_STEPS, ge=1, le=1_000_000, description="checkpoint every this many optimizer steps.")
+    train_rounds: Literal["last", "all"] = Field(recipe.SFT_TRAIN_ROUNDS, description="which assistant rounds carry loss.")
+    seed: int = Field(recipe.SEED, ge=0, le=2**31 - 1, description="random seed.")
+    system_prompt: str | None = Field(
+        None, max_length=32768,
+        description="system turn of every training row; unset: the stage's built-in prompt; empty: no system turn. "
+                    "To train with Thyme's own prompt, use systemPromptUri.")
+    system_prompt_uri: str | None = Field(
+        None, max_length=1024, pattern=S3_URI,
+        description="s3:// URI of a UTF-8 text object whose content is the system prompt (e.g. Thyme's "
+                    "scripts/prompt.txt uploaded to the store); read by the stage when it starts.")
     master_port: int = Field(29500, ge=1024, le=65535, description="torchrun rendezvous port on node 0.")
-    resources: Resources = Field(
-        default_factory=lambda: Resources(cpu="32", memory="512Gi"),
-        json_schema_extra={"default": {"cpu": "32", "memory": "512Gi"}}, description="per-pod CPU and memory.")
+    resources: GPUPodResources = Field(
+        default_factory=lambda: GPUPodResources(cpu="32", memory="512Gi"),
+        json_schema_extra={"default": GPUPodResources(cpu="32", memory="512Gi").model_dump(by_alias=True)},
+        description="per-pod CPU, memory, scratch disk and /dev/shm.")
     retries: RetryPolicy = Field(default_factory=RetryPolicy, json_schema_extra=_default(RetryPolicy), description="retry policy of this stage.")
+    timeouts: StageTimeouts = Field(default_factory=StageTimeouts, json_schema_extra=_default(StageTimeouts), description="deadline and pending timeout of this stage.")
 
 
 class Rewards(ApiModel):
     """Weights of the three reward terms."""
 
-    model_config = ConfigDict(json_schema_extra=_cel(
-        ("self.format + self.accuracy + self.consistency > 0.0", "at least one reward weight must be positive")))
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("self.format + self.accuracy + self.consistency > 0.0", "at least one reward weight must be positive",
+             lambda r: r.format + r.accuracy + r.consistency > 0.0),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
-    format: float = Field(1.0, ge=0, le=10, description="weight of the format reward (balanced tags, valid code blocks).")
-    accuracy: float = Field(1.0, ge=0, le=10, description="weight of the accuracy reward (rule match, then the judge).")
-    consistency: float = Field(1.0, ge=0, le=10, description="weight of the reasoning/answer consistency reward.")
+    format: float = Field(recipe.REWARD_FORMAT, ge=0, le=10, description="weight of the format reward (balanced tags, valid code blocks).")
+    accuracy: float = Field(recipe.REWARD_ACCURACY, ge=0, le=10, description="weight of the accuracy reward (rule match, then the judge).")
+    consistency: float = Field(recipe.REWARD_CONSISTENCY, ge=0, le=10, description="weight of the reasoning/answer consistency reward.")
 
 
 class JudgeSpec(ApiModel):
     """The LLM judge for answers a rule cannot match: an existing OpenAI-compatible
     `endpoint`, or a `model` the operator serves in a Deployment. Exactly one."""
 
-    model_config = ConfigDict(json_schema_extra=_cel(
-        ("has(self.endpoint) != has(self.model)", "exactly one of judge.endpoint and judge.model must be set")))
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("has(self.endpoint) != has(self.model)", "exactly one of judge.endpoint and judge.model must be set",
+             lambda j: (j.endpoint is not None) != (j.model is not None)),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
     endpoint: str | None = Field(None, max_length=1024, pattern=r"^https?://[^\s]+$", description="URL of an OpenAI-compatible server.")
     model: str | None = Field(None, max_length=1024, pattern=S3_URI, description="s3:// URI of a judge model to serve in the cluster.")
     model_name: str = Field("judge", max_length=253, description="model name sent in judge requests.")
     gpus: int = Field(1, ge=1, le=16, description="GPUs for the served judge (with `model` only).")
-    timeout_seconds: int = Field(60, ge=1, le=3600, description="per-request timeout; a judge outage is an error, never a silent zero.")
+    timeout_seconds: int = Field(recipe.JUDGE_TIMEOUT_SECONDS, ge=1, le=3600,
+                                 description="per-request timeout; a judge outage is an error, never a silent zero.")
+    max_retries: int = Field(recipe.JUDGE_MAX_RETRIES, ge=0, le=20, description="retries of a failed judge request.")
+    backoff_seconds: float = Field(recipe.JUDGE_BACKOFF_SECONDS, ge=0, le=60,
+                                   description="delay before the first retry, doubled for each further one.")
+    max_outage_steps: int = Field(recipe.JUDGE_MAX_OUTAGE_STEPS, ge=1, le=1000,
+                                  description="steps in a row the judge may be out (each is retried) before the stage fails.")
 
 
 class RolloutSpec(ApiModel):
@@ -211,49 +327,78 @@ class SandboxSpec(ApiModel):
 
     replicas: int = Field(2, ge=1, le=256, description="sandbox pods.")
     runtime_class_name: str = Field("gvisor", max_length=253, pattern=DNS_SUBDOMAIN, description="RuntimeClass of sandbox pods.")
-    timeout_seconds: int = Field(10, ge=1, le=600, description="wall-clock limit per code execution.")
+    timeout_seconds: int = Field(recipe.SANDBOX_TIMEOUT_SECONDS, ge=1, le=600, description="wall-clock limit per code execution.")
     memory: str = Field("2Gi", max_length=32, pattern=QUANTITY, description="memory per sandbox pod.")
     cpu: str = Field("2", max_length=32, pattern=QUANTITY, description="CPU per sandbox pod.")
 
 
 class RLStage(ApiModel):
-    """GRPO-ATS reinforcement learning: a trainer Job, rollout servers, sandboxes and,
-    when `judge.model` is set, a judge server."""
+    """GRPO reinforcement learning with a temperature switch at code (Thyme's GRPO-ATS): a
+    trainer Job, sandboxes and, when `judge.model` is set, a judge server."""
 
-    model_config = ConfigDict(json_schema_extra=_cel(
-        ("self.codeTemperature <= self.textTemperature",
-         "codeTemperature must not exceed textTemperature", ".codeTemperature"),
-        ("self.batchSize % self.gpus == 0",
-         "batchSize must be a multiple of gpus: each GPU's process rolls out whole prompt groups", ".batchSize")))
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("self.codeTemperature <= self.textTemperature", "codeTemperature must not exceed textTemperature",
+             lambda r: r.code_temperature <= r.text_temperature, ".codeTemperature"),
+        Rule("self.batchSize % self.gpus == 0",
+             "batchSize must be a multiple of gpus: each GPU's process rolls out whole prompt groups",
+             lambda r: r.batch_size % r.gpus == 0, ".batchSize"),
+        Rule("!has(self.systemPrompt) || !has(self.systemPromptUri)",
+             "give systemPrompt or systemPromptUri, not both", lambda st: st.system_prompt is None or st.system_prompt_uri is None,
+             ".systemPromptUri"),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
-    algorithm: Literal["grpo-ats"] = Field("grpo-ats", description="RL algorithm; GRPO with adaptive temperature sampling.")
+    algorithm: Literal["grpo-code-temperature", "grpo-ats"] = Field(
+        "grpo-code-temperature",
+        description="the RL algorithm. grpo-code-temperature: GRPO (group-normalised advantages, clipped ratio, KL "
+                    "to the reference) whose sampler switches to codeTemperature after <code> and back to "
+                    "textTemperature after </code>; nothing else adapts. grpo-ats is the Thyme paper's name for the "
+                    "same thing and is accepted as an alias.")
     splits: list[str] = Field(
         min_length=1, max_length=32, json_schema_extra={"items": {"maxLength": 63, "pattern": SPLIT_NAME}},
         description="dataset splits to sample prompts from; each must be in spec.dataset.splits.")
-    num_generations: int = Field(8, ge=2, le=64, description="samples per prompt (the GRPO group size).")
-    max_rounds: int = Field(5, ge=1, le=32, description="code/observation rounds per sample.")
-    text_temperature: float = Field(1.0, ge=0, le=2, description="sampling temperature outside <code>.")
-    code_temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature inside <code>.")
+    num_generations: int = Field(recipe.RL_NUM_GENERATIONS, ge=2, le=64, description="samples per prompt (the GRPO group size).")
+    max_rounds: int = Field(recipe.RL_MAX_ROUNDS, ge=1, le=32, description="code/observation rounds per sample.")
+    max_images: int = Field(recipe.RL_MAX_IMAGES, ge=1, le=64, description="images per trajectory, the input image included.")
+    text_temperature: float = Field(recipe.RL_TEXT_TEMPERATURE, ge=0, le=2, description="sampling temperature outside <code>.")
+    code_temperature: float = Field(recipe.RL_CODE_TEMPERATURE, ge=0, le=2, description="sampling temperature inside <code>.")
+    top_p: float = Field(recipe.RL_TOP_P, gt=0, le=1, description="nucleus sampling outside <code>.")
+    top_k: int = Field(recipe.RL_TOP_K, ge=0, le=100_000, description="top-k sampling outside <code>; 0 turns it off.")
+    engine: Literal["auto", "transformers", "vllm"] = Field(
+        "auto", description="generation engine of the trainer: auto picks vLLM where CUDA and vLLM are present, "
+                            "else transformers.")
+    freeze_vision: bool = Field(recipe.RL_FREEZE_VISION, description="keep the vision tower frozen (Thyme trains the merger only).")
+    seed: int = Field(recipe.SEED, ge=0, le=2**31 - 1, description="seeds prompt order and sampling.")
+    system_prompt: str | None = Field(
+        None, max_length=32768,
+        description="system turn of every prompt; unset: the stage's built-in prompt (the SFT stage's default); "
+                    "empty: none. A policy must see the prompt it was trained with: with systemPromptUri on SFT, "
+                    "give RL the same URI.")
+    system_prompt_uri: str | None = Field(
+        None, max_length=1024, pattern=S3_URI,
+        description="s3:// URI of a UTF-8 text object whose content is the system prompt; read when the stage starts.")
     rewards: Rewards = Field(default_factory=Rewards, json_schema_extra=_default(Rewards), description="reward weights.")
     judge: JudgeSpec | None = Field(
         None, description="the LLM judge: an endpoint or a model to serve. Omitted, accuracy is rule-only "
                           "(answers no rule can decide score 0, consistency is not measured) and rl/manifest.json says so.")
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, json_schema_extra=_default(RolloutSpec), description="rollout servers.")
     sandbox: SandboxSpec = Field(default_factory=SandboxSpec, json_schema_extra=_default(SandboxSpec), description="code sandboxes.")
-    learning_rate: float = Field(1e-6, gt=0, le=1, description="learning rate.")
-    kl_beta: float = Field(0.0, ge=0, le=10, description="weight of the KL penalty to the reference model.")
-    clip_epsilon: float = Field(0.2, gt=0, le=1, description="PPO-style ratio clip.")
-    steps: int = Field(1000, ge=1, le=10_000_000, description="optimizer steps.")
-    batch_size: int = Field(64, ge=1, le=65536, description="prompts per step.")
-    max_new_tokens: int = Field(2048, ge=16, le=131072, description="generation budget per round.")
-    save_steps: int = Field(50, ge=1, le=1_000_000, description="checkpoint every this many steps.")
+    learning_rate: float = Field(recipe.RL_LEARNING_RATE, gt=0, le=1, description="learning rate.")
+    kl_beta: float = Field(recipe.RL_KL_BETA, ge=0, le=10, description="weight of the KL penalty to the reference model.")
+    clip_epsilon: float = Field(recipe.RL_CLIP_EPSILON, gt=0, lt=1, description="PPO-style ratio clip.")
+    steps: int = Field(recipe.RL_STEPS, ge=1, le=10_000_000, description="optimizer steps.")
+    batch_size: int = Field(recipe.RL_BATCH_SIZE, ge=1, le=4096, description="prompts per step.")
+    max_new_tokens: int = Field(recipe.RL_MAX_NEW_TOKENS, ge=16, le=65536, description="token limit of one generation call.")
+    save_steps: int = Field(recipe.RL_SAVE_STEPS, ge=1, le=1_000_000, description="checkpoint every this many steps.")
     gpus: int = Field(8, ge=1, le=16, description="GPUs of the trainer pod, one torchrun process each.")
     deepspeed: Literal["zero2", "zero3", "none"] = Field(
-        "zero3", description="DeepSpeed ZeRO stage of the policy update, or none (plain AdamW, gradients averaged over the processes).")
-    resources: Resources = Field(
-        default_factory=lambda: Resources(cpu="32", memory="512Gi"),
-        json_schema_extra={"default": {"cpu": "32", "memory": "512Gi"}}, description="trainer pod CPU and memory.")
+        recipe.RL_DEEPSPEED, description="DeepSpeed ZeRO stage of the policy update, or none (plain AdamW, gradients averaged over the processes).")
+    resources: GPUPodResources = Field(
+        default_factory=lambda: GPUPodResources(cpu="32", memory="512Gi"),
+        json_schema_extra={"default": GPUPodResources(cpu="32", memory="512Gi").model_dump(by_alias=True)},
+        description="trainer pod CPU, memory, scratch disk and /dev/shm.")
     retries: RetryPolicy = Field(default_factory=RetryPolicy, json_schema_extra=_default(RetryPolicy), description="retry policy of this stage.")
+    timeouts: StageTimeouts = Field(default_factory=StageTimeouts, json_schema_extra=_default(StageTimeouts), description="deadline and pending timeout of this stage.")
 
 
 class EvalBenchmark(ApiModel):
@@ -298,19 +443,23 @@ class EvalStage(ApiModel):
         None, description="the matching judge; omitted, an answer without a readable option letter is wrong "
                           "(VLMEvalKit's exact matching).")
     sandbox: SandboxSpec = Field(default_factory=SandboxSpec, json_schema_extra=_default(SandboxSpec), description="code sandboxes.")
-    resources: Resources = Field(
-        default_factory=lambda: Resources(cpu="8", memory="64Gi"),
-        json_schema_extra={"default": {"cpu": "8", "memory": "64Gi"}}, description="per-pod CPU and memory.")
+    resources: GPUPodResources = Field(
+        default_factory=lambda: GPUPodResources(cpu="8", memory="64Gi", scratch="100Gi"),
+        json_schema_extra={"default": GPUPodResources(cpu="8", memory="64Gi", scratch="100Gi").model_dump(by_alias=True)},
+        description="per-pod CPU, memory, scratch disk (the model being scored) and /dev/shm.")
     retries: RetryPolicy = Field(default_factory=RetryPolicy, json_schema_extra=_default(RetryPolicy), description="retry policy of this stage.")
+    timeouts: StageTimeouts = Field(default_factory=StageTimeouts, json_schema_extra=_default(StageTimeouts), description="deadline and pending timeout of this stage.")
 
 
 class Stages(ApiModel):
     """The stages to run, in the fixed order convert, sft, rl, eval. Leave one out to skip it
     (its inputs must then already be in the run's store). Immutable once set."""
 
-    model_config = ConfigDict(json_schema_extra=_cel(
-        ("has(self.convert) || has(self.sft) || has(self.rl) || has(self.eval)",
-         "spec.stages must name at least one stage")))
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("has(self.convert) || has(self.sft) || has(self.rl) || has(self.eval)", "spec.stages must name at least one stage",
+             lambda st: any(getattr(st, n) is not None for n in STAGE_ORDER)),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
     convert: ConvertStage | None = Field(None, description="the convert stage.")
     sft: SFTStage | None = Field(None, description="the SFT stage.")
@@ -364,16 +513,22 @@ class PodMetadata(ApiModel):
 class ThymeRunSpec(ApiModel):
     """What to run: data, model, stages and where artifacts go."""
 
-    model_config = ConfigDict(json_schema_extra=_cel(
-        ("self.storage == oldSelf.storage", "spec.storage is immutable", ".storage"),
-        ("self.dataset == oldSelf.dataset", "spec.dataset is immutable", ".dataset"),
-        ("self.model == oldSelf.model", "spec.model is immutable", ".model"),
-        ("self.stages == oldSelf.stages", "spec.stages is immutable; create a new ThymeRun to change stages", ".stages"),
-        ("!has(self.stages.sft) || self.stages.sft.phases.all(p, p.splits.all(s, s in self.dataset.splits))",
-         "every split in spec.stages.sft.phases[].splits must be listed in spec.dataset.splits", ".stages.sft.phases"),
-        ("!has(self.stages.rl) || self.stages.rl.splits.all(s, s in self.dataset.splits)",
-         "every split in spec.stages.rl.splits must be listed in spec.dataset.splits", ".stages.rl.splits"),
-    ))
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("self.storage == oldSelf.storage", "spec.storage is immutable", None, ".storage"),
+        Rule("self.dataset == oldSelf.dataset", "spec.dataset is immutable", None, ".dataset"),
+        Rule("self.model == oldSelf.model", "spec.model is immutable", None, ".model"),
+        Rule("self.stages == oldSelf.stages", "spec.stages is immutable; create a new ThymeRun to change stages",
+             None, ".stages"),
+        Rule("!has(self.stages.sft) || self.stages.sft.phases.all(p, p.splits.all(s, s in self.dataset.splits))",
+             "every split in spec.stages.sft.phases[].splits must be listed in spec.dataset.splits",
+             lambda sp: sp.stages.sft is None
+             or all(s in sp.dataset.splits for p in sp.stages.sft.phases for s in p.splits), ".stages.sft.phases"),
+        Rule("!has(self.stages.rl) || self.stages.rl.splits.all(s, s in self.dataset.splits)",
+             "every split in spec.stages.rl.splits must be listed in spec.dataset.splits",
+             lambda sp: sp.stages.rl is None or all(s in sp.dataset.splits for s in sp.stages.rl.splits),
+             ".stages.rl.splits"),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules))
 
     storage: StorageSpec = Field(description="object storage for artifacts (immutable).")
     dataset: DatasetSpec = Field(description="source dataset (immutable).")
@@ -392,6 +547,9 @@ class ThymeRunSpec(ApiModel):
 
     def retries(self, stage: str) -> RetryPolicy:
         return getattr(self.stages, stage).retries
+
+    def timeouts(self, stage: str) -> StageTimeouts:
+        return getattr(self.stages, stage).timeouts
 
 
 # --------------------------------------------------------------------------- status
@@ -417,6 +575,10 @@ class StageStatus(ApiModel):
     state: StageState = Field("Pending", description="Pending, Running, BackingOff, Suspended, Succeeded or Failed.")
     attempts: int = Field(0, ge=0, description="attempts started so far (1 = the first).")
     start_time: str | None = Field(None, json_schema_extra={"format": "date-time"}, description="when the first attempt started.")
+    attempt_start_time: str | None = Field(
+        None, json_schema_extra={"format": "date-time"},
+        description="when the current attempt's workloads were first asked for (the pending timeout counts from here "
+                    "until its Job exists).")
     completion_time: str | None = Field(None, json_schema_extra={"format": "date-time"}, description="when the stage succeeded or finally failed.")
     artifact: str | None = Field(None, max_length=2048, description="s3:// URI of the stage's output.")
     message: str | None = Field(None, max_length=32768, description="last failure or progress message.")
@@ -452,14 +614,17 @@ class ThymeRun(ApiModel):
     """A Thyme training pipeline: convert the dataset, fine-tune, then RL, with
     artifacts in object storage."""
 
-    model_config = ConfigDict(json_schema_extra=_cel(
-        (f"size(self.metadata.name) <= {names.MAX_RUN_NAME}",
-         f"metadata.name must be at most {names.MAX_RUN_NAME} characters so that child names "
-         f"<name>-<stage>-<attempt>-<index> fit a 63-character DNS label"),
-        ("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
-         "metadata.name must be an RFC 1035 label (lower case letters, digits, '-', starting with a letter): "
-         "it names Services"),
-    ), extra="ignore")
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(f"size(self.metadata.name) <= {names.MAX_RUN_NAME}",
+             f"metadata.name must be at most {names.MAX_RUN_NAME} characters so that child names "
+             f"<name>-<stage>-<attempt>-<index> fit a 63-character DNS label",
+             lambda r: len(str(r.metadata.get("name", ""))) <= names.MAX_RUN_NAME),
+        Rule(f"self.metadata.name.matches('{RFC1035}')",
+             "metadata.name must be an RFC 1035 label (lower case letters, digits, '-', starting with a letter): "
+             "it names Services",
+             lambda r: re.fullmatch(RFC1035, str(r.metadata.get("name", ""))) is not None),
+    )
+    model_config = ConfigDict(json_schema_extra=_cel(*rules), extra="ignore")
 
     api_version: str = Field(API_VERSION, alias="apiVersion")
     kind: str = KIND

@@ -12,6 +12,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                            "leader election, and this runs standalone (no peering).")
     op.add_argument("--namespace", "-n", action="append", default=[],
                     help="watch only this namespace (repeatable); default: all namespaces")
+    op.add_argument("--allow-image-prefix", action="append", default=[], metavar="PREFIX",
+                    help="refuse runs whose images do not start with one of these prefixes (repeatable; "
+                         "default: the THYME_ALLOWED_IMAGE_PREFIXES environment variable, else allow all)")
     op.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: off)")
     op.add_argument("--liveness", default=None, help="kopf liveness endpoint, e.g. http://0.0.0.0:8081/healthz")
     op.add_argument("--verbose", action="store_true", help="debug logging")
@@ -41,10 +44,15 @@ def crd_command(args: argparse.Namespace) -> int:
 
 def run_operator(args: argparse.Namespace) -> int:
     import logging
+    import os
 
     import kopf
 
-    from thyme_operator import handlers, metrics  # noqa: F401  (registers the handlers)
+    from thyme_operator import handlers, metrics, policy  # noqa: F401  (registers the handlers)
+
+    if args.allow_image_prefix:
+        # handlers.startup reads it, like the chart's env var
+        os.environ[policy.ENV_ALLOWED_IMAGE_PREFIXES] = ",".join(args.allow_image_prefix)
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

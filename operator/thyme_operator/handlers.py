@@ -17,7 +17,7 @@ from typing import Any
 
 import kopf
 
-from thyme_operator import api, kube, metrics, names, planner
+from thyme_operator import api, kube, metrics, names, planner, policy
 
 RUNS = (api.GROUP, api.VERSION, api.PLURAL)
 OWNED = {names.LABEL_RUN: kopf.PRESENT}
@@ -38,6 +38,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 16
     memo.kube = memo.get("kube") or kube.Client.from_environment()
+    memo.policy = memo.get("policy") or policy.from_environment()
     memo.locks = {}
     memo.phases = {}
     memo.requeues = {}
@@ -132,7 +133,8 @@ async def reconcile(key: tuple[str, str], memo: kopf.Memo, indexes: dict[str, An
         body = write.applied_to(stored) if write else stored
         run = kube.run_view(body)
         observed = kube.children([indexes[n] for n in INDEXES if n != "thymeruns"], *key)
-        plan = planner.plan(run, observed, frozenset(), dt.datetime.now(dt.timezone.utc))
+        # None: the operator cannot read the store; the planner asks the manifest probe Job.
+        plan = planner.plan(run, observed, None, dt.datetime.now(dt.timezone.utc), memo.policy)
         version = await kube.apply(memo.kube, body, plan)
         if version is not None:
             write = kube.StatusWrite.made(stored, write, version, kube.merge_patch(body.get("status") or {}, plan.status))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime as dt
 import functools
 import json
 import logging
@@ -125,17 +126,26 @@ def observe(body: Mapping[str, Any]) -> planner.ObservedChild:
     attempt = labels.get(names.LABEL_ATTEMPT)
     state: planner.JobState | None = None
     finished_at, message = None, ""
+    suspended, started_at, ran, completed = False, None, False, ""
     if kind == "Job":
         state = "Active"
-        for cond in (body.get("status") or {}).get("conditions") or []:
+        status = body.get("status") or {}
+        for cond in status.get("conditions") or []:
             if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
                 state = "Succeeded" if cond["type"] == "Complete" else "Failed"
                 finished_at = cond.get("lastTransitionTime")
                 message = " ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
+        suspended = bool((body.get("spec") or {}).get("suspend"))
+        # The Job controller resets startTime when Kueue unsuspends a Job: the pending
+        # clock then counts from admission, not from creation.
+        started_at = status.get("startTime") or meta.get("creationTimestamp")
+        ran = any(int(status.get(k) or 0) > 0 for k in ("ready", "succeeded", "failed"))
+        completed = str(status.get("completedIndexes") or "")
     return planner.ObservedChild(
         kind=kind, name=meta.get("name", ""), stage=labels.get(names.LABEL_STAGE),
         attempt=int(attempt) if attempt and attempt.isdigit() else None, state=state,
-        finished_at=finished_at, message=message, deleting=bool(meta.get("deletionTimestamp")))
+        finished_at=finished_at, message=message, deleting=bool(meta.get("deletionTimestamp")),
+        suspended=suspended, started_at=started_at, ran=ran, completed_indexes=completed)
 
 
 def run_view(body: Mapping[str, Any]) -> planner.RunView:
@@ -213,6 +223,22 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return out
 
 
+def is_refusal(exc: ApiException) -> bool:
+    """A definite no from the API server (quota, PodSecurity, a webhook, an invalid
+    object, RBAC): retrying the same request will not help, the user must act."""
+    return isinstance(exc.status, int) and 400 <= exc.status < 500 and exc.status not in (409, 429)
+
+
+def api_message(exc: ApiException) -> str:
+    """The API server's own sentence from a Status body, else the HTTP reason."""
+    try:
+        body = json.loads(exc.body or b"{}")
+    except (TypeError, ValueError):
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message or f"{exc.status} {exc.reason}")
+
+
 def changes_status(body: Mapping[str, Any], plan: planner.Plan) -> bool:
     """Whether the plan's status differs from the body's: only then is it patched."""
     current = body.get("status") or {}
@@ -224,10 +250,22 @@ async def apply(client: Client, body: Mapping[str, Any], plan: planner.Plan) -> 
     Returns the resourceVersion of the status patch, None when there was none."""
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
+    refused: list[planner.Refusal] = []
     for manifest in plan.create:
-        created = await client.call(client.create, manifest)
+        try:
+            created = await client.call(client.create, manifest)
+        except ApiException as exc:
+            if not is_refusal(exc):
+                raise                   # 5xx, 429: transient; kopf retries the handler
+            child = manifest["metadata"]
+            refused.append(planner.Refusal(manifest["kind"], child["name"],
+                                           (child.get("labels") or {}).get(names.LABEL_STAGE), api_message(exc)))
+            log.warning("%s %s/%s refused: %s", manifest["kind"], namespace, child["name"], refused[-1].message)
+            break                       # later children need this one (the Job needs its Services)
         if created:
             log.info("created %s %s/%s", manifest["kind"], namespace, manifest["metadata"]["name"])
+    plan = planner.record_refusals(plan, refused, int(meta.get("generation") or 0),
+                                   dt.datetime.now(dt.timezone.utc))
     for kind, child in plan.delete:
         await client.call(client.delete, kind, namespace, child)
         log.info("deleted %s %s/%s", kind, namespace, child)

@@ -19,6 +19,7 @@ LABEL_RUN = "thyme.dev/run"
 LABEL_STAGE = "thyme.dev/stage"
 LABEL_ATTEMPT = "thyme.dev/attempt"
 LABEL_COMPONENT = "thyme.dev/component"
+COMPONENT_MANIFEST_PROBE = "manifest-probe"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "thyme-operator"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
@@ -56,6 +57,12 @@ def stage_part(run: str, stage: str, part: str) -> str:
 
 def sandbox_policy(run: str, stage: str = "rl") -> str:
     return f"{run}-{stage}-sandbox-deny-egress"
+
+
+def manifest_probe(run: str) -> str:
+    """The Indexed Job that tells the operator which stages are already committed in the
+    store; its pods' hostnames `<run>-probe-<index>` are shorter than a stage's."""
+    return f"{run}-probe"
 
 
 def run_labels(run: str) -> dict[str, str]:

@@ -36,6 +36,12 @@ def manifest_key(stage: str) -> str:
             "eval": "eval/manifest.json"}[stage]
 
 
+def probe_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
+    """What the manifest probe checks: index i of its Indexed Job looks for manifests[i],
+    the commit point of the run's i-th stage (`thyme manifest-probe`)."""
+    return {"run_root": run_root(spec, namespace, run), "manifests": [manifest_key(s) for s in spec.stage_names()]}
+
+
 def service_url(run: str, namespace: str, part: str, port: int, stage: str = "rl") -> str:
     return f"http://{names.stage_part(run, stage, part)}.{namespace}.svc:{port}"
 
@@ -64,7 +70,21 @@ def sft_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, An
         "gradient_checkpointing": stage.gradient_checkpointing,
         "train_rounds": stage.train_rounds,
         "seed": stage.seed,
+        "warmup_ratio": stage.warmup_ratio,
+        "lr_scheduler": stage.lr_scheduler,
+        "max_steps": stage.max_steps,
+        **_system_prompt(stage),
     }
+
+
+def _system_prompt(stage: api.SFTStage | api.RLStage) -> dict[str, Any]:
+    """Unset: the program's built-in prompt (nothing sent); empty: no system turn; a URI:
+    the program reads the prompt from the store when it starts."""
+    if stage.system_prompt_uri is not None:
+        return {"system_prompt_uri": stage.system_prompt_uri}
+    if stage.system_prompt is not None:
+        return {"system_prompt": stage.system_prompt or None}
+    return {}
 
 
 def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
@@ -80,12 +100,21 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
         "splits": list(stage.splits),
         "num_generations": stage.num_generations,
         "max_rounds": stage.max_rounds,
+        "max_images": stage.max_images,
         "text_temperature": stage.text_temperature,
         "code_temperature": stage.code_temperature,
+        "top_p": stage.top_p,
+        "top_k": stage.top_k,
+        "engine": stage.engine,
+        "freeze_vision": stage.freeze_vision,
+        "seed": stage.seed,
+        **_system_prompt(stage),
         "rewards": {"format": stage.rewards.format, "accuracy": stage.rewards.accuracy,
                     "consistency": stage.rewards.consistency},
         "judge": ({"endpoint": None} if judge is None else
-                  {"endpoint": judge_endpoint, "model": judge.model_name, "timeout_seconds": judge.timeout_seconds}),
+                  {"endpoint": judge_endpoint, "model": judge.model_name, "timeout_seconds": judge.timeout_seconds,
+                   "max_retries": judge.max_retries, "backoff_seconds": judge.backoff_seconds,
+                   "max_outage_steps": judge.max_outage_steps}),
         "sandbox_url": service_url(run, namespace, "sandbox", SANDBOX_PORT),
         "learning_rate": stage.learning_rate,
         "kl_beta": stage.kl_beta,
@@ -100,7 +129,8 @@ def rl_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any
 
 def eval_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
     """Eval scores `base` (spec.model.base) and whichever of sft/final and rl/final exist,
-    unless the stage lists its checkpoints; a TSV given as a key is under the run's prefix."""
+    unless the stage lists its checkpoints, with the run's configured system prompt; a TSV
+    given as a key is under the run's prefix."""
     stage = spec.stages.eval
     assert stage is not None
     root = run_root(spec, namespace, run)
@@ -121,6 +151,9 @@ def eval_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, A
         "temperature": stage.temperature,
         "retry_temperature": stage.retry_temperature,
         "fallback": stage.fallback,
+        # the prompt the checkpoints were trained with: RL's, else SFT's, else the built-in one
+        **(_system_prompt(spec.stages.rl) if spec.stages.rl is not None else
+           _system_prompt(spec.stages.sft) if spec.stages.sft is not None else {}),
         "judge": ({"endpoint": None} if judge is None else
                   {"endpoint": judge.endpoint, "model": judge.model_name, "on_failure": judge.on_failure}),
     }

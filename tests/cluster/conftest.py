@@ -200,8 +200,12 @@ def wait_phase(cluster, namespace: str, name: str, phase: str, timeout: float = 
         raise AssertionError(f"{exc}\nstatus: {json.dumps(status, indent=1)}{extra}") from None
 
 
-def children(cluster, namespace: str, run: str, kinds: str = "jobs,services,deployments,networkpolicies") -> list[dict]:
-    return cluster.get_json(kinds, "-n", namespace, "-l", f"thyme.dev/run={run}")["items"]
+def children(cluster, namespace: str, run: str, kinds: str = "jobs,services,deployments,networkpolicies",
+             probe: bool = False) -> list[dict]:
+    """The run's stage children; the manifest probe Job only with `probe=True`
+    (test_thymerun_manifest_probe.py is about it; the other tests count stage work)."""
+    selector = f"thyme.dev/run={run}" + ("" if probe else ",thyme.dev/component!=manifest-probe")
+    return cluster.get_json(kinds, "-n", namespace, "-l", selector)["items"]
 
 
 def job_names(cluster, namespace: str, run: str) -> list[str]:
@@ -225,8 +229,9 @@ class ThymeHelpers:
     def wait_phase(self, namespace: str, name: str, phase: str, timeout: float = 90, op=None) -> dict:
         return wait_phase(self.cluster, namespace, name, phase, timeout, op)
 
-    def children(self, namespace: str, run: str, kinds: str = "jobs,services,deployments,networkpolicies") -> list[dict]:
-        return children(self.cluster, namespace, run, kinds)
+    def children(self, namespace: str, run: str, kinds: str = "jobs,services,deployments,networkpolicies",
+                 probe: bool = False) -> list[dict]:
+        return children(self.cluster, namespace, run, kinds, probe)
 
     def job_names(self, namespace: str, run: str) -> list[str]:
         return job_names(self.cluster, namespace, run)

@@ -40,3 +40,24 @@ def test_operator_may(operator_kubeconfig, thyme_crd, namespace, verb, resource)
 @pytest.mark.parametrize("verb,resource", DENIED, ids=[f"{v} {r}" for v, r in DENIED])
 def test_operator_may_not(operator_kubeconfig, thyme_crd, namespace, verb, resource):
     assert not _can_i(thyme_crd, verb, resource, namespace)
+
+
+def test_an_operator_limited_to_namespaces_may_create_workloads_only_there(operator_kubeconfig, thyme_crd, namespace):
+    import yaml
+
+    from thyme_operator import rbac
+
+    account = "thyme-operator-scoped"
+    docs = rbac.for_namespaces(account, "thyme-system", [namespace], name="thyme-operator-scoped")
+    assert {d["kind"] for d in docs} == {"Role", "RoleBinding"}
+    thyme_crd.kubectl("apply", "-f", "-", input="\n---\n".join(yaml.safe_dump(d) for d in docs))
+    user = f"system:serviceaccount:thyme-system:{account}"
+
+    def can(verb: str, resource: str, ns: str) -> bool:
+        return thyme_crd.kubectl("auth", "can-i", verb, resource, "-n", ns, f"--as={user}", check=False).strip() == "yes"
+
+    assert can("create", "jobs.batch", namespace) and can("create", "deployments.apps", namespace)
+    assert can("patch", "thymeruns.thyme.dev", namespace)
+    for other in ("default", "kube-system"):
+        assert not can("create", "jobs.batch", other) and not can("create", "deployments.apps", other)
+    assert not can("get", "secrets", namespace)

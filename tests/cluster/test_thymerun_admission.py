@@ -9,8 +9,11 @@ import subprocess
 import uuid
 
 import pytest
+import yaml
 
 from testenv import binaries
+from thyme_cli import local_executor
+from thyme_operator import api
 
 
 
@@ -75,8 +78,24 @@ def _kubectl_create(cluster, obj: dict) -> subprocess.CompletedProcess:
     return subprocess.run(argv, input=json.dumps(obj), capture_output=True, text=True, timeout=60)
 
 
+def _local_refusal(obj: dict, tmp_path) -> str | None:
+    """What `thyme run` says about the same manifest (None: it would run it)."""
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(obj))
+    try:
+        local_executor.load_run(path)
+    except local_executor.LocalRunError as exc:
+        return str(exc)
+    return None
+
+
+ALL_RULES = [r for model in (api.RetryPolicy, api.Rewards, api.JudgeSpec, api.RLStage, api.Stages,
+                             api.ThymeRunSpec, api.ThymeRun) for r in model.rules]
+
+
 @pytest.mark.parametrize("case", INVALID, ids=[c[0] for c in INVALID])
-def test_invalid_thymerun_is_rejected_naming_the_field(thyme_crd, thyme, namespace, case):
+def test_invalid_thymerun_is_rejected_naming_the_field_by_the_cluster_and_by_thyme_run(thyme_crd, thyme, namespace,
+                                                                                         case, tmp_path):
     _, edits, words = case
     obj = thyme.run_manifest("bad-" + uuid.uuid4().hex[:6], namespace)
     for path, value in edits.items():
@@ -85,6 +104,27 @@ def test_invalid_thymerun_is_rejected_naming_the_field(thyme_crd, thyme, namespa
     assert done.returncode != 0, f"accepted an invalid ThymeRun: {case[0]}"
     for word in words:
         assert word in done.stderr, f"{word!r} not in: {done.stderr}"
+    # One set of rules: what the API server refuses, the local loader refuses, and a
+    # cross-field rule the loader reports is one the API server reported too (the API
+    # server lists every error at once; pydantic stops at field errors before rules).
+    local = _local_refusal(obj, tmp_path)
+    assert local is not None, f"thyme run would accept what the cluster refuses: {case[0]}"
+    for rule in ALL_RULES:
+        if rule.message in local:
+            assert rule.message in done.stderr, f"{rule.message!r} only in the local error: {done.stderr}"
+
+
+@pytest.mark.parametrize("edits", [{}, {"spec.stages.rl.textTemperature": 0.7, "spec.stages.rl.codeTemperature": 0.7},
+                                   {"spec.stages": {"rl": {"splits": ["math"], "judge": {"model": "s3://models/judge"}}}},
+                                   {"spec.stages.rl.batchSize": 16, "spec.stages.rl.gpus": 8}],
+                         ids=["as is", "equal temperatures", "rl only", "batch a multiple of gpus"])
+def test_a_thymerun_the_cluster_accepts_thyme_run_accepts(thyme_crd, thyme, namespace, edits, tmp_path):
+    obj = thyme.run_manifest("ok-" + uuid.uuid4().hex[:6], namespace)
+    for path, value in edits.items():
+        _set(obj, path, copy.deepcopy(value))
+    done = _kubectl_create(thyme_crd, obj)
+    assert done.returncode == 0, done.stderr
+    assert _local_refusal(obj, tmp_path) is None
 
 
 def test_valid_thymerun_is_accepted_with_defaults_filled_in(thyme_crd, thyme, namespace):

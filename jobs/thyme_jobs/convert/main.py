@@ -51,7 +51,7 @@ def run(config: ConvertConfig, report: Report | None = None) -> manifests.StageM
     if out.exists(manifests.STAGE_MANIFEST_KEY):
         report.console.log(f"{out.location(manifests.STAGE_MANIFEST_KEY)} exists: convert already finished")
         return manifests.StageManifest.model_validate(stores.get_json(out, manifests.STAGE_MANIFEST_KEY))
-    src = stores.open_store(config.source)
+    src = stores.open_store(config.source, read_only=True)
     units = sharding.work_units(sources.list_dump(src, config.splits))
     if not config.merge:
         shards = [config.shard] if config.shard is not None else list(range(config.num_shards))

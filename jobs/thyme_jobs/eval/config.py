@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from thyme_jobs.eval.scorers import BENCHMARKS
 from thyme_jobs.modelio.formatting import DEFAULT_SYSTEM_PROMPT
-from thyme_jobs.stage_config import ConfigError, read, validate  # noqa: F401 - re-exported
+from thyme_jobs.stage_config import ConfigError, read, resolve_system_prompt, validate  # noqa: F401 - re-exported
 
 DEFAULT_CHECKPOINTS = ("base", "sft/final", "rl/final")
 
@@ -69,6 +69,9 @@ class EvalConfig(BaseModel):
     base_model: str | None = Field(None, description="Store URI of the base model, which the checkpoint name 'base' means.")
     system_prompt: str | None = Field(
         DEFAULT_SYSTEM_PROMPT, description="System turn of the tool mode: the run's configured prompt (what SFT/RL trained on).")
+    system_prompt_uri: str | None = Field(
+        None, description="Store URI of a UTF-8 text file to use as the system turn instead, read when the stage "
+                          "starts (the prompt the checkpoints were trained with, e.g. Thyme's scripts/prompt.txt).")
     image_path_template: str = Field(
         "/mnt/data/LMUData/images/{benchmark}/{index}.jpg",
         description="The path the user prompt names for the image (VLMEvalKit names its dump file "
@@ -113,13 +116,16 @@ class EvalConfig(BaseModel):
         names = [b.name for b in self.benchmarks]
         if len(set(names)) != len(names):
             raise ValueError(f"benchmarks lists a name twice: {names}")
+        if self.system_prompt_uri is not None and "system_prompt" in self.model_fields_set:
+            raise ValueError("give system_prompt or system_prompt_uri, not both")
         if self.checkpoints is not None and "base" in self.checkpoints and self.base_model is None:
             raise ValueError("checkpoints names 'base' but base_model is not set; give base_model (a store URI)")
         return self
 
 
 def load_config(path: str | None, environ: dict[str, str] | None = None) -> EvalConfig:
-    return parse_config(read(path, environ))
+    """The file when given, else THYME_STAGE_CONFIG; `system_prompt_uri` read from the store."""
+    return resolve_system_prompt(parse_config(read(path, environ)))
 
 
 def parse_config(data: Any) -> EvalConfig:

@@ -94,7 +94,7 @@ def download_model(store: stores.ArtifactStore, local: Path) -> Path:
 def fetch_model(run: stores.ArtifactStore, model: str, local: Path) -> Path:
     """`model` is a key under the run root (e.g. sft/final) or any store URI/path."""
     if "://" in model or model.startswith("/"):
-        source = stores.open_store(model)
+        source = stores.open_store(model, read_only=True)   # an input: never create its bucket
     else:
         source = run.child(model)
     return download_model(source, local)

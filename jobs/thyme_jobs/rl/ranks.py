@@ -147,7 +147,9 @@ def node_scratch(world: World, prefix: str) -> Path:
     DeepSpeed's per-rank files are; torchrun numbers a machine's ranks contiguously, so a
     rank's machine-mate number 0 is global rank `rank - local_rank`.
     """
-    made = tempfile.mkdtemp(prefix=prefix) if world.is_node_main else None
+    # THYME_WORK_DIR is the pod's sized scratch volume; locally it is unset (the temp dir).
+    base = os.environ.get("THYME_WORK_DIR") or None
+    made = tempfile.mkdtemp(prefix=prefix, dir=base) if world.is_node_main else None
     paths = all_gather(made, world)
     return Path(paths[world.rank - world.local_rank])
 

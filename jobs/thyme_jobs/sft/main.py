@@ -74,7 +74,7 @@ def _train(cfg: SFTConfig, run_root: stores.ArtifactStore, state: Any) -> dict[s
     work = Path(cfg.work_dir or os.environ.get("THYME_WORK_DIR") or tempfile.mkdtemp(prefix="thyme-sft-"))
     model_dir = work / "model"
     if local_rank == 0 and not (model_dir / "config.json").is_file():
-        checkpoints.download_model(stores.open_store(cfg.model), model_dir)
+        checkpoints.download_model(stores.open_store(cfg.model, read_only=True), model_dir)
     state.wait_for_everyone()
 
     resume = checkpoints.newest_complete(run_root, train.CHECKPOINTS)

@@ -77,6 +77,10 @@ def vllm_server(spec: api.ThymeRunSpec, owner: meta.Owner, component: str, model
         "ports": [{"name": "http", "containerPort": port}],
         "readinessProbe": {"httpGet": {"path": "/health", "port": port}},
         "resources": pods.resources("8", "64Gi", gpus),
+        # tensor-parallel workers talk through shared memory; a container's default is 64 MiB
+        "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
     }
-    pod_spec = {"automountServiceAccountToken": False, "containers": [container], **pods.scheduling(spec, gpu=True)}
+    pod_spec = {"automountServiceAccountToken": False, "containers": [container],
+                "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}],
+                **pods.scheduling(spec, gpu=True)}
     return _deployment(names.rl_part(owner.name, component), owner, labels, replicas, pod_spec, spec)

@@ -48,7 +48,7 @@ def stage_job(spec: api.ThymeRunSpec, owner: meta.Owner, stage: str, attempt: in
                         "--node-rank=$(NODE_RANK)", "--master-addr=$(MASTER_ADDR)", "--master-port=$(MASTER_PORT)",
                         "-m", "thyme_cli.main", "sft"],
             "ports": [{"name": "rendezvous", "containerPort": cfg.master_port}],
-            "resources": pods.resources(cfg.resources.cpu, cfg.resources.memory, cfg.gpus_per_node),
+            "resources": pods.gpu_resources(cfg.resources, cfg.gpus_per_node),
         }
         pod_spec.update(subdomain=names.sft_service(owner.name), **pods.scheduling(spec, gpu=True))
     elif stage == "rl":
@@ -59,7 +59,7 @@ def stage_job(spec: api.ThymeRunSpec, owner: meta.Owner, stage: str, attempt: in
         container = {"name": "rl", "image": spec.images.trainer,
                      "command": ["torchrun", "--standalone", f"--nproc-per-node={cfg.gpus}",
                                  "-m", "thyme_cli.main", "rl"],
-                     "resources": pods.resources(cfg.resources.cpu, cfg.resources.memory, cfg.gpus)}
+                     "resources": pods.gpu_resources(cfg.resources, cfg.gpus)}
         pod_spec.update(pods.scheduling(spec, gpu=True))
     elif stage == "eval":
         cfg = spec.stages.eval
@@ -68,11 +68,16 @@ def stage_job(spec: api.ThymeRunSpec, owner: meta.Owner, stage: str, attempt: in
         gpu = cfg.gpus_per_shard > 0
         container = {"name": "eval", "image": spec.images.trainer if gpu else spec.images.jobs,
                      "command": ["thyme", "eval"],
-                     "resources": pods.resources(cfg.resources.cpu, cfg.resources.memory, cfg.gpus_per_shard)}
+                     "resources": pods.gpu_resources(cfg.resources, cfg.gpus_per_shard)}
         pod_spec.update(pods.scheduling(spec, gpu=gpu))
     else:
         raise ValueError(f"unknown stage {stage!r}")
 
+    if stage in ("sft", "rl", "eval"):
+        volumes, mounts, storage_env = pods.gpu_storage(cfg.resources)
+        env += storage_env
+        container["volumeMounts"] = mounts
+        pod_spec["volumes"] = volumes
     container.update(env=env, imagePullPolicy=spec.images.pull_policy)
     pod_spec["containers"] = [container]
     job_spec["template"] = {

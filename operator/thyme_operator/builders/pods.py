@@ -54,8 +54,32 @@ def scheduling(spec: api.ThymeRunSpec, gpu: bool) -> dict[str, Any]:
     return out
 
 
-def resources(cpu: str, memory: str, gpus: int = 0) -> dict[str, Any]:
+def resources(cpu: str, memory: str, gpus: int = 0, ephemeral_storage: str | None = None) -> dict[str, Any]:
     amounts: dict[str, str] = {"cpu": cpu, "memory": memory}
     if gpus:
         amounts["nvidia.com/gpu"] = str(gpus)
+    if ephemeral_storage:
+        amounts["ephemeral-storage"] = ephemeral_storage
     return {"requests": dict(amounts), "limits": dict(amounts)}
+
+
+SCRATCH_PATH = "/scratch"
+ENV_WORK_DIR = "THYME_WORK_DIR"
+
+
+def gpu_resources(res: api.GPUPodResources, gpus: int) -> dict[str, Any]:
+    """Requests = limits, with the scratch volume's size as ephemeral-storage: the
+    scheduler then places the pod on a node with that much local disk, and the kubelet
+    evicts only this pod (not its neighbours) if it writes past it."""
+    return resources(res.cpu, res.memory, gpus, ephemeral_storage=res.scratch)
+
+
+def gpu_storage(res: api.GPUPodResources) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumes, volumeMounts, env) of a GPU pod: a sized scratch emptyDir at /scratch,
+    which THYME_WORK_DIR and TMPDIR name so the stage programs' downloads, checkpoints
+    and temporary files go there, and a memory-backed /dev/shm."""
+    volumes = [{"name": "scratch", "emptyDir": {"sizeLimit": res.scratch}},
+               {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": res.shm}}]
+    mounts = [{"name": "scratch", "mountPath": SCRATCH_PATH}, {"name": "dshm", "mountPath": "/dev/shm"}]
+    env = [{"name": ENV_WORK_DIR, "value": SCRATCH_PATH}, {"name": "TMPDIR", "value": SCRATCH_PATH}]
+    return volumes, mounts, env

@@ -40,3 +40,25 @@ def test_put_survives_a_server_restart(s3, minio_server):
     restarter.join()
     assert s3.get_bytes("after-restart.txt") == b"still here"
     assert time.monotonic() - started < 60
+
+
+def test_opening_a_read_only_input_in_a_missing_bucket_is_an_error_naming_the_uri_and_creates_nothing(
+        minio_server, s3_bucket, monkeypatch):
+    for k, v in minio_server.env().items():
+        monkeypatch.setenv(k, v)
+    typo = "s3://no-such-bucket-typo/models/base"
+    with pytest.raises(store.StoreError, match="s3://no-such-bucket-typo/models/base"):
+        store.open_store(typo, read_only=True)
+    client = store.s3_client_from_env()
+    assert not client.bucket_exists("no-such-bucket-typo")
+    # an existing bucket opens read-only, and the run root (written) still creates its bucket
+    assert store.open_store(f"s3://{s3_bucket}/models", read_only=True).location() == f"s3://{s3_bucket}/models"
+    store.open_store("s3://fresh-run-bucket/runs")
+    assert client.bucket_exists("fresh-run-bucket")
+    client.remove_bucket("fresh-run-bucket")
+
+
+def test_a_missing_local_input_is_an_error_naming_it(tmp_path):
+    with pytest.raises(store.StoreError, match="nowhere"):
+        store.open_store(str(tmp_path / "nowhere"), read_only=True)
+    assert not (tmp_path / "nowhere").exists()

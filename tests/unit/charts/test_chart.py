@@ -77,3 +77,25 @@ def test_a_helm_test_hook_checks_the_operator():
 def test_values_schema_rejects_bad_values(bad):
     done = helm("template", "thyme", str(CHART), "--kube-version", KUBE_VERSION, "--set", bad, check=False)
     assert done.returncode != 0 and "values don't meet the specifications" in done.stderr
+
+
+def test_with_namespaces_set_the_operator_gets_roles_there_and_nothing_cluster_wide():
+    docs = render("operator.namespaces={team-a,team-b}")
+    assert not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    roles = {d["metadata"]["namespace"]: d for d in docs if d["kind"] == "Role"}
+    assert set(roles) == {"team-a", "team-b"} and all(r["rules"] == rbac.RULES for r in roles.values())
+    bindings = {d["metadata"]["namespace"]: d for d in docs if d["kind"] == "RoleBinding"}
+    assert set(bindings) == {"team-a", "team-b"}
+    for ns, binding in bindings.items():
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                      "name": roles[ns]["metadata"]["name"]}
+        assert binding["subjects"][0]["namespace"] == "thyme-system"
+
+
+def test_allowed_image_prefixes_reach_the_operator_as_its_environment():
+    deploy = next(d for d in render("operator.allowedImagePrefixes={registry.example.com/thyme/,ghcr.io/acme/}")
+                  if d["kind"] == "Deployment")
+    env = {e["name"]: e["value"] for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["THYME_ALLOWED_IMAGE_PREFIXES"] == "registry.example.com/thyme/,ghcr.io/acme/"
+    default = next(d for d in render() if d["kind"] == "Deployment")
+    assert "env" not in default["spec"]["template"]["spec"]["containers"][0]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from thyme_operator import names
 from thyme_operator.builders import meta, stages
 
@@ -173,3 +175,18 @@ def test_eval_on_cpu_uses_the_jobs_image_and_no_gpu():
     job = _by_kind(stages.workloads(s, OWNER, "eval", 1))[("Job", "demo-eval-1")]["spec"]
     container = job["template"]["spec"]["containers"][0]
     assert container["image"] == s.images.jobs and "nvidia.com/gpu" not in container["resources"]["limits"]
+
+
+@pytest.mark.parametrize("stage", ["sft", "rl"])
+def test_gpu_pods_get_a_memory_backed_shm_and_a_sized_scratch_volume_requested_as_ephemeral_storage(stage):
+    overrides = {f"stages__{stage}__resources": {"cpu": "8", "memory": "64Gi", "scratch": "300Gi", "shm": "8Gi"}}
+    job = _by_kind(stages.workloads(spec(**overrides), OWNER, stage, 1))[("Job", f"demo-{stage}-1")]
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert volumes[mounts["/dev/shm"]]["emptyDir"] == {"medium": "Memory", "sizeLimit": "8Gi"}
+    scratch = mounts[_env(container)["THYME_WORK_DIR"]["value"]]
+    assert volumes[scratch]["emptyDir"] == {"sizeLimit": "300Gi"}
+    assert container["resources"]["requests"]["ephemeral-storage"] == "300Gi"
+    assert container["resources"]["limits"]["ephemeral-storage"] == "300Gi"

@@ -76,3 +76,28 @@ def test_thyme_crd_command_prints_the_generated_crd(capsys):
 
     assert main.main(["crd"]) == 0
     assert capsys.readouterr().out == crd.render()
+
+
+def _cel_rules(node) -> list[str]:
+    if isinstance(node, dict):
+        out = [r["rule"] for r in node.get("x-kubernetes-validations", [])]
+        for value in node.values():
+            out += _cel_rules(value)
+        return out
+    if isinstance(node, list):
+        return [r for v in node for r in _cel_rules(v)]
+    return []
+
+
+def _models(cls=api.ApiModel):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _models(sub)
+
+
+def test_every_cel_rule_of_the_crd_is_an_api_rule_the_local_loader_applies_too():
+    in_crd = set(_cel_rules(crd.generate()))
+    rules = {r.cel: r for model in _models() for r in model.rules}
+    assert in_crd == set(rules), "a CEL rule outside api.Rule would be checked by the cluster only"
+    for cel, rule in rules.items():
+        assert (rule.check is None) == ("oldSelf" in cel), cel

@@ -39,3 +39,14 @@ def test_run_view_ignores_status_fields_it_does_not_model():
             "status": {"phase": "Running", "kopf": {"progress": {}}}}
     view = kube.run_view(body)
     assert view.generation == 3 and view.status.phase == "Running" and view.spec.stage_names() == ["convert", "sft", "rl"]
+
+
+def test_a_job_whose_pods_never_ran_is_pending_from_its_start_and_one_held_by_kueue_is_suspended():
+    pending = {**_job(), "spec": {"suspend": False}}
+    pending["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    pending["status"] = {"active": 1, "ready": 0, "startTime": "2026-01-01T00:00:02Z"}
+    child = kube.observe(pending)
+    assert (child.ran, child.suspended, child.started_at) == (False, False, "2026-01-01T00:00:02Z")
+    running = {**pending, "status": {"active": 1, "ready": 1}}
+    assert kube.observe(running).ran and kube.observe(running).started_at == "2026-01-01T00:00:00Z"
+    assert kube.observe({**pending, "spec": {"suspend": True}}).suspended

@@ -207,3 +207,74 @@ def test_eval_alone_scores_models_already_in_the_store():
     assert created(p)[-1] == "Job/demo-eval-1" and states(p) == {"eval": "Running"}
     skipped = planner.plan(run(None, stages={"eval": EVAL_STAGE}), [], frozenset({"eval"}), T0)
     assert skipped.status["phase"] == "Succeeded" and created(skipped) == []
+
+
+def _running(stage: str = "convert", attempt: int = 1, since: dt.datetime = T0, start: dt.datetime | None = None) -> dict:
+    return {"stages": {stage: {"state": "Running", "attempts": attempt, "startTime": planner.timestamp(start or since),
+                               "attemptStartTime": planner.timestamp(since)}}}
+
+
+def pending_job(stage: str, attempt: int, started: dt.datetime, ran: bool = False, suspended: bool = False) -> C:
+    return C("Job", f"demo-{stage}-{attempt}", stage, attempt, "Active", None, "", False,
+             suspended=suspended, started_at=planner.timestamp(started), ran=ran)
+
+
+def test_an_attempt_whose_pods_never_run_fails_the_stage_after_the_pending_timeout():
+    before = planner.plan(run(_running()), [pending_job("convert", 1, T0)], frozenset(), T0 + dt.timedelta(seconds=3599))
+    assert states(before) == {"convert": "Running"} and before.requeue_after == pytest.approx(1.0)
+    p = planner.plan(run(_running()), [pending_job("convert", 1, T0)], frozenset(), T0 + dt.timedelta(seconds=3600))
+    assert states(p)["convert"] == "Failed" and p.status["phase"] == "Failed"
+    failed = cond(p, conditions.FAILED)
+    assert failed["reason"] == conditions.REASON_PENDING_TIMEOUT and "pendingSeconds" in failed["message"]
+    assert ("Job", "demo-convert-1") in p.delete
+    assert any(e.reason == conditions.REASON_PENDING_TIMEOUT for e in p.events)
+
+
+def test_a_job_whose_pod_ran_or_that_kueue_holds_is_not_pending():
+    late = T0 + dt.timedelta(hours=5)
+    for child in (pending_job("convert", 1, T0, ran=True), pending_job("convert", 1, T0, suspended=True)):
+        assert states(planner.plan(run(_running()), [child], frozenset(), late)) == {"convert": "Running"}
+
+
+def test_a_job_the_api_server_keeps_refusing_fails_the_stage_after_the_pending_timeout():
+    status = _running(since=T0)
+    status["stages"]["convert"]["message"] = "attempt 1: Job demo-convert-1 refused: exceeded quota: no-jobs"
+    p = planner.plan(run(status, stages__convert__timeouts={"pendingSeconds": 60}), [], frozenset(),
+                     T0 + dt.timedelta(seconds=61))
+    assert states(p)["convert"] == "Failed"
+    message = cond(p, conditions.FAILED)["message"]
+    assert "never created" in message and "exceeded quota: no-jobs" in message
+
+
+def test_a_stage_past_its_deadline_fails_with_the_reason_even_while_its_pods_run():
+    status = _running(start=T0 - dt.timedelta(hours=2), since=T0)
+    observed = [pending_job("convert", 1, T0, ran=True)]
+    spec_over = {"stages__convert__timeouts": {"deadlineSeconds": 7200}}
+    assert states(planner.plan(run(status, **spec_over), observed, frozenset(), T0 - dt.timedelta(seconds=1))) == \
+        {"convert": "Running"}
+    p = planner.plan(run(status, **spec_over), observed, frozenset(), T0)
+    assert states(p)["convert"] == "Failed"
+    assert cond(p, conditions.FAILED)["reason"] == conditions.REASON_DEADLINE_EXCEEDED
+    assert ("Job", "demo-convert-1") in p.delete
+    # and the reason stays on the next pass
+    again = planner.plan(run(p.status, **spec_over), observed, frozenset(), T0 + dt.timedelta(seconds=5))
+    assert cond(again, conditions.FAILED)["reason"] == conditions.REASON_DEADLINE_EXCEEDED
+
+
+def test_a_refused_create_becomes_a_condition_the_stage_message_and_one_event():
+    p = planner.plan(run(), [], frozenset(), T0)
+    refusal = planner.Refusal("Job", "demo-convert-1", "convert",
+                              'jobs.batch "demo-convert-1" is forbidden: exceeded quota: no-jobs')
+    planner.record_refusals(p, [refusal], 1, T0)
+    created_cond = cond(p, conditions.WORKLOADS_CREATED)
+    assert created_cond["status"] == "False" and created_cond["reason"] == conditions.REASON_CREATE_REFUSED
+    assert "exceeded quota: no-jobs" in created_cond["message"]
+    assert "exceeded quota" in p.status["stages"]["convert"]["message"]
+    assert [e.reason for e in p.events if e.type == "Warning"] == [conditions.REASON_CREATE_REFUSED]
+    # the same refusal on the next pass is not announced again; a create that goes through clears it
+    p2 = planner.plan(run(p.status), [], frozenset(), T0 + dt.timedelta(seconds=10))
+    planner.record_refusals(p2, [refusal], 1, T0 + dt.timedelta(seconds=10))
+    assert not [e for e in p2.events if e.reason == conditions.REASON_CREATE_REFUSED]
+    p3 = planner.plan(run(p2.status), [], frozenset(), T0 + dt.timedelta(seconds=20))
+    planner.record_refusals(p3, [], 1, T0 + dt.timedelta(seconds=20))
+    assert cond(p3, conditions.WORKLOADS_CREATED)["status"] == "True"

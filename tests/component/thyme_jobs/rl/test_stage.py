@@ -39,7 +39,7 @@ def make_run_root(root: Path, model_dir: Path, photo: bytes, n_rows: int = 3) ->
 
 
 def config(root: Path, sandbox_url: str, judge_endpoint: str | None, **overrides):
-    data = dict(run_root=str(root), splits=["train"], num_generations=2, max_rounds=2, max_new_tokens=8,
+    data = dict(run_root=str(root), splits=["train"], num_generations=2, max_rounds=2, max_new_tokens=8, deepspeed=None,
                 sandbox_url=sandbox_url, learning_rate=1e-3, steps=1, batch_size=1, save_steps=1,
                 judge={"endpoint": judge_endpoint, "model": "judge", "timeout_seconds": 2, "max_retries": 1,
                        "backoff_seconds": 0.01, "max_outage_steps": 2})

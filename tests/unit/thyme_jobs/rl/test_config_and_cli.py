@@ -18,7 +18,8 @@ def test_defaults_follow_the_recipe() -> None:
     assert (cfg.num_generations, cfg.text_temperature, cfg.code_temperature, cfg.max_images) == (4, 1.0, 0.0, 10)
     assert (cfg.rewards.format, cfg.rewards.accuracy, cfg.rewards.consistency) == (0.5, 1.0, 0.5)
     assert cfg.model == "sft/final" and cfg.judge.endpoint is None and cfg.save_steps == 10
-    assert cfg.deepspeed is None and cfg.freeze_vision  # a plain update; Thyme's RL keeps the ViT frozen
+    assert cfg.deepspeed == "zero3" and cfg.freeze_vision  # Thyme's RL: ZeRO-3, the ViT frozen
+    assert (cfg.top_p, cfg.top_k, cfg.learning_rate, cfg.kl_beta, cfg.batch_size) == (0.9, 50, 5e-7, 0.01, 64)
 
 
 @pytest.mark.parametrize(

@@ -101,6 +101,8 @@ def sft_config(store: stores.ArtifactStore, work: Path, **overrides) -> dict:
         "phases": [{"splits": SPLITS, "learning_rate": 1e-3, "epochs": 1}],
         "max_length": 1024, "max_pixels": 112 * 112, "per_device_batch_size": 1,
         "gradient_accumulation_steps": 1, "save_steps": 2, "work_dir": str(work), "warmup_ratio": 0.0,
+        # the recipe's defaults are for GPUs: on CPU, a plain optimizer and no recomputation
+        "deepspeed": None, "gradient_checkpointing": False,
     }
     cfg.update(overrides)
     return cfg

@@ -16,7 +16,8 @@ BASE = {"run_root": "/tmp/run", "model": "/tmp/model", "phases": [{"splits": ["2
 def test_defaults_follow_the_reference_recipe():
     cfg = config.SFTConfig.model_validate(BASE)
     assert (cfg.max_length, cfg.max_pixels, cfg.gradient_accumulation_steps) == (10240, 3_211_264, 16)
-    assert cfg.freeze_vision and cfg.train_rounds == "last" and cfg.deepspeed is None and cfg.max_steps is None
+    assert cfg.freeze_vision and cfg.train_rounds == "last" and cfg.deepspeed == "zero2" and cfg.max_steps is None
+    assert (cfg.phases[0].epochs, cfg.warmup_ratio, cfg.seed) == (3, 0.05, 42)
 
 
 @pytest.mark.parametrize("patch, field", [
