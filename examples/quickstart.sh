@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The quickstart, from an empty machine: install what it needs, make a synthetic
-# Thyme-SFT dump and a tiny random Qwen2.5-VL, then run examples/quickstart.yaml
-# (convert -> sft -> rl) as local processes. A second run continues where the first
+# Thyme-SFT dump, a synthetic V*-format benchmark and a tiny random Qwen2.5-VL, then run
+# examples/quickstart.yaml (convert -> sft -> rl -> eval) as local processes. A second run continues where the first
 # stopped; delete the store directory to start over.
 #   THYME_STORE  where artifacts go (default ./thyme-artifacts)
 set -euo pipefail
@@ -14,6 +14,10 @@ thyme="$venv/bin/thyme"
 dataset="$store/thyme/datasets/quickstart"
 if [ ! -f "$dataset/counts.json" ]; then
   "$thyme" synth-data "$dataset" --rows 48 --shards 2 --min-side 128 --max-side 320 --corrupt 0.05 --seed 0
+fi
+bench="$store/thyme/benchmarks/quickstart"
+if [ ! -f "$bench/answers.json" ]; then
+  "$thyme" synth-bench "$bench" --benchmarks VStarBench --items 8 --side 224 --seed 0
 fi
 model="$store/thyme/models/tiny-qwen2.5-vl"
 if [ ! -f "$model/config.json" ]; then

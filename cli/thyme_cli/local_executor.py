@@ -8,7 +8,7 @@ in exactly one place (`thyme_operator.planner`):
 | child the planner asks for | what runs here |
 | --- | --- |
 | Job (any stage) | `thyme <stage>` as a subprocess with the Job's `THYME_STAGE_CONFIG`; its output is shown and logged line by line as it runs (`stage_output`) |
-| sandbox Deployment | one local `thyme sandbox serve` (runsc workers), its URL given to RL |
+| sandbox Deployment | one local `thyme sandbox serve` (runsc workers), its URL given to RL or eval |
 | rollout Deployment (vLLM) | nothing: on CPU the RL trainer generates in-process |
 | judge Deployment | refused: serving a judge model needs GPUs; give `judge.endpoint` |
 | tool Deployment (`spec.tools`) | one local `thyme tools serve` per tool, on a free port, waited for until ready |
@@ -136,7 +136,7 @@ class LocalExecutor:
             return
         component = labels.get(names.LABEL_COMPONENT)
         if kind == "Deployment" and component == "sandbox":
-            self._start_sandbox()
+            self._start_sandbox(labels.get(names.LABEL_STAGE, "rl"))
         elif kind == "Deployment" and component in ("tool", "tools-front"):
             self._start_tool(child, component)
         elif kind == "Deployment" and component == "judge":
@@ -146,7 +146,8 @@ class LocalExecutor:
 
     def _delete(self, kind: str, name: str) -> None:
         child = self.observed.pop((kind, name), None)
-        if child is not None and kind == "Deployment" and name == names.rl_part(self.name, "sandbox"):
+        sandboxes = {names.stage_part(self.name, stage, "sandbox") for stage in ("rl", "eval")}
+        if child is not None and kind == "Deployment" and name in sandboxes:
             self._stop_sandbox()
         if kind == "Deployment" and name in self._tools:
             self._stop_tool(name)
@@ -160,7 +161,7 @@ class LocalExecutor:
         makes it in a cluster."""
         container = job["spec"]["template"]["spec"]["containers"][0]
         config = self.uris(json.loads(_env_value(container, pods.ENV_CONFIG)))
-        if stage == "rl" and self._sandbox is not None:
+        if stage in ("rl", "eval") and self._sandbox is not None:
             config["sandbox_url"] = self._sandbox[1]
         if stage == "rl" and "tools_url" in config and "THYME_TOOLS_FRONT_URL" in self.tool_env():
             config["tools_url"] = self.tool_env()["THYME_TOOLS_FRONT_URL"]
@@ -186,14 +187,14 @@ class LocalExecutor:
             "Job", job["metadata"]["name"], stage, attempt, state, finished, message,
             retryable=done.returncode != exits.USAGE_ERROR)
 
-    def _start_sandbox(self) -> None:
+    def _start_sandbox(self, stage: str = "rl") -> None:
         if self._sandbox is not None:
             return
         from thyme_operator import sandbox_capacity
         from thyme_sandbox import serving
 
         port = _free_port()
-        sandbox = self.spec.stages.rl.sandbox
+        sandbox = getattr(self.spec.stages, stage).sandbox
         # One local server stands for every replica: it holds the sessions they would
         # (the RL config's sandbox_max_sessions), with the same per-session limits.
         room = sandbox_capacity.capacity(sandbox.memory, sandbox.cpu)

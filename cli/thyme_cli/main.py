@@ -13,7 +13,7 @@ import sys
 from importlib import metadata
 
 # Modules that add a subcommand. Add a line when the subcommand works, never before.
-COMMAND_MODULES: tuple[str, ...] = ("thyme_jobs.convert.cli", "thyme_jobs.manifest_probe", "thyme_operator.cli", "thyme_sandbox.cli", "thyme_jobs.rl.cli", "thyme_jobs.sft.cli", "thyme_tools.cli", "thyme_jobs.openthinkimg.cli", "thyme_cli.run_cmd")
+COMMAND_MODULES: tuple[str, ...] = ("thyme_jobs.convert.cli", "thyme_jobs.manifest_probe", "thyme_operator.cli", "thyme_sandbox.cli", "thyme_jobs.rl.cli", "thyme_jobs.sft.cli", "thyme_tools.cli", "thyme_jobs.eval.cli", "thyme_jobs.openthinkimg.cli", "thyme_cli.run_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,6 @@
-"""What a finished run produced, for people: the numbers from each stage's manifest
-and the training curves from its TensorBoard events, drawn as PNG.
+"""What a finished run produced, for people: the numbers from each stage's manifest,
+the training curves from its TensorBoard events, drawn as PNG, and the evaluation
+table (checkpoints x benchmarks beside the published numbers) the eval stage wrote.
 
 Curves come from the event files the stages already write (`sft/tensorboard/`,
 `rl/tensorboard/`), so the summary shows what TensorBoard would, without a second
@@ -31,6 +32,8 @@ class RunSummary:
     rows_rejected: int | None = None
     sft_loss: float | None = None
     rl_reward: float | None = None
+    eval_table: str | None = None
+    eval_chart: str | None = None
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     pictures: dict[str, str] = field(default_factory=dict)
 
@@ -43,6 +46,10 @@ class RunSummary:
                f"SFT final loss:  {fmt(self.sft_loss)}",
                f"RL mean reward:  {fmt(self.rl_reward)}"]
         out += [f"{stage} curve:       {path}" for stage, path in self.pictures.items()]
+        if self.eval_table:
+            out += ["", "evaluation (accuracy %):", *self.eval_table.rstrip().splitlines()]
+            if self.eval_chart:
+                out.append(f"eval chart:     {self.eval_chart}")
         return out
 
 
@@ -58,6 +65,12 @@ def summarize(root: store.ArtifactStore, picture_dir: Path) -> RunSummary:
     rl = _json(root, "rl/manifest.json")
     if rl:
         out.rl_reward = _number(rl, "mean_reward", "reward")
+    if root.exists("eval/manifest.json") and root.exists("eval/summary.md"):
+        out.eval_table = root.get_bytes("eval/summary.md").decode()
+        chart = picture_dir / "eval_summary.png"
+        chart.parent.mkdir(parents=True, exist_ok=True)
+        root.get_file("eval/summary.png", chart)
+        out.eval_chart = str(chart)
     for stage, tags in CURVE_TAGS.items():
         segments = _scalars(root, f"{stage}/tensorboard", tags)
         if segments:

@@ -31,7 +31,7 @@ SINGULAR = "thymerun"
 SHORT_NAMES = ["tr"]
 CATEGORIES = ["thyme"]
 
-STAGE_ORDER: tuple[str, ...] = ("convert", "sft", "rl")
+STAGE_ORDER: tuple[str, ...] = ("convert", "sft", "rl", "eval")
 """Stages always run in this order; a stage absent from spec.stages is not run."""
 
 S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$"
@@ -444,12 +444,62 @@ class RLStage(ApiModel):
                                     "choice, always and none are the DeepEyes paper's ablations.")
 
 
+class EvalBenchmark(ApiModel):
+    """One benchmark in VLMEvalKit's TSV format; its name picks its columns and scorer."""
+
+    name: Literal["VStarBench", "HRBench4K", "HRBench8K", "MME-RealWorld", "MME-RealWorld-Lite"] = Field(
+        description="VStarBench, HRBench4K, HRBench8K, MME-RealWorld or MME-RealWorld-Lite.")
+    tsv: str = Field(min_length=1, max_length=1024, pattern=r"^[^\s]+$",
+                     description="the TSV: an s3:// URI, or a key under the run's store prefix.")
+    limit: int | None = Field(None, ge=1, le=1_000_000, description="score only the first this many rows.")
+
+
+class EvalJudgeSpec(ApiModel):
+    """The answer-matching judge of V* and HR-Bench (asked when no option letter can be read)."""
+
+    endpoint: str = Field(max_length=1024, pattern=r"^https?://[^\s]+$", description="URL of an OpenAI-compatible server.")
+    model_name: str = Field("judge", max_length=253, description="model name sent in judge requests.")
+    on_failure: Literal["random", "wrong"] = Field(
+        "random", description="when the judge never names an option: random (VLMEvalKit, seeded per item) or wrong.")
+
+
+class EvalStage(ApiModel):
+    """Benchmarks scored as VLMEvalKit scores Thyme: an Indexed Job sharding the items, and
+    a sandbox Deployment for the model's code."""
+
+    benchmarks: list[EvalBenchmark] = Field(min_length=1, max_length=16, description="benchmarks to score.")
+    checkpoints: list[str] | None = Field(
+        None, max_length=8, json_schema_extra={"items": {"type": "string", "maxLength": 1024, "pattern": r"^[^\s]+$"}},
+        description="models to score: base, sft/final, rl/final or s3:// URIs of model directories; "
+                    "omitted: base, sft/final and rl/final, whichever exist.")
+    shards: int = Field(1, ge=1, le=names.MAX_SHARDS, description="pods of the Indexed Job; item i goes to pod i mod shards.")
+    gpus_per_shard: int = Field(1, ge=0, le=16, description="GPUs per pod (0 runs on CPU).")
+    batch_size: int = Field(16, ge=1, le=4096, description="items generated side by side.")
+    max_new_tokens: int = Field(2048, ge=16, le=131072, description="token limit of one segment (VLMEvalKit: 2048).")
+    max_iterations: int = Field(5, ge=1, le=64, description="segments per attempt (VLMEvalKit: 5).")
+    max_retry: int = Field(5, ge=1, le=64, description="attempts per item (VLMEvalKit: 5).")
+    temperature: float = Field(0.01, ge=0, le=2, description="sampling temperature (VLMEvalKit: 0.01 with top_k 1).")
+    retry_temperature: float | None = Field(
+        1.0, ge=0, le=2, description="temperature after a failed attempt (VLMEvalKit: 1.0); null keeps temperature.")
+    fallback: bool = Field(True, description="one simple-prompt answer when no attempt answered (VLMEvalKit: yes).")
+    judge: EvalJudgeSpec | None = Field(
+        None, description="the matching judge; omitted, an answer without a readable option letter is wrong "
+                          "(VLMEvalKit's exact matching).")
+    sandbox: SandboxSpec = Field(default_factory=SandboxSpec, json_schema_extra=_default(SandboxSpec), description="code sandboxes.")
+    resources: GPUPodResources = Field(
+        default_factory=lambda: GPUPodResources(cpu="8", memory="64Gi", scratch="100Gi"),
+        json_schema_extra={"default": GPUPodResources(cpu="8", memory="64Gi", scratch="100Gi").model_dump(by_alias=True)},
+        description="per-pod CPU, memory, scratch disk (the model being scored) and /dev/shm.")
+    retries: RetryPolicy = Field(default_factory=RetryPolicy, json_schema_extra=_default(RetryPolicy), description="retry policy of this stage.")
+    timeouts: StageTimeouts = Field(default_factory=StageTimeouts, json_schema_extra=_default(StageTimeouts), description="deadline and pending timeout of this stage.")
+
+
 class Stages(ApiModel):
-    """The stages to run, in the fixed order convert, sft, rl. Leave one out to skip it
+    """The stages to run, in the fixed order convert, sft, rl, eval. Leave one out to skip it
     (its inputs must then already be in the run's store). Immutable once set."""
 
     rules: ClassVar[tuple[Rule, ...]] = (
-        Rule("has(self.convert) || has(self.sft) || has(self.rl)", "spec.stages must name at least one stage",
+        Rule("has(self.convert) || has(self.sft) || has(self.rl) || has(self.eval)", "spec.stages must name at least one stage",
              lambda st: any(getattr(st, n) is not None for n in STAGE_ORDER)),
     )
     model_config = ConfigDict(json_schema_extra=_cel(*rules))
@@ -457,6 +507,7 @@ class Stages(ApiModel):
     convert: ConvertStage | None = Field(None, description="the convert stage.")
     sft: SFTStage | None = Field(None, description="the SFT stage.")
     rl: RLStage | None = Field(None, description="the RL stage.")
+    eval: EvalStage | None = Field(None, description="the evaluation stage (after RL; alone, it scores models already in the store).")
 
 
 class Images(ApiModel):
@@ -685,6 +736,7 @@ class StagesStatus(ApiModel):
     convert: StageStatus | None = None
     sft: StageStatus | None = None
     rl: StageStatus | None = None
+    eval: StageStatus | None = None
 
 
 Phase = Literal["Pending", "Running", "Suspended", "Succeeded", "Failed"]

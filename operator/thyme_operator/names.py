@@ -47,17 +47,22 @@ def sft_service(run: str) -> str:
 
 def rl_part(run: str, part: str) -> str:
     """Long-running RL workloads (rollout, sandbox, judge) and their Services."""
-    return f"{run}-rl-{part}"
+    return stage_part(run, "rl", part)
+
+
+def stage_part(run: str, stage: str, part: str) -> str:
+    """A stage's long-running workload (the RL and eval sandboxes, rollout, judge) and its Service."""
+    return f"{run}-{stage}-{part}"
+
+
+def sandbox_policy(run: str, stage: str = "rl") -> str:
+    return f"{run}-{stage}-sandbox-deny-egress"
 
 
 def manifest_probe(run: str) -> str:
     """The Indexed Job that tells the operator which stages are already committed in the
     store; its pods' hostnames `<run>-probe-<index>` are shorter than a stage's."""
     return f"{run}-probe"
-
-
-def sandbox_policy(run: str) -> str:
-    return f"{run}-rl-sandbox-deny-egress"
 
 
 # Short names of the tools in their children's names: OpenThinkIMG's own names (up to 24

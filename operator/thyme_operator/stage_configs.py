@@ -27,12 +27,13 @@ def run_root(spec: api.ThymeRunSpec, namespace: str, run: str) -> str:
 def artifact(spec: api.ThymeRunSpec, namespace: str, run: str, stage: str) -> str:
     """Where a stage's output lives (the status reports it)."""
     root = run_root(spec, namespace, run)
-    return {"convert": f"{root}/data", "sft": f"{root}/sft/final", "rl": f"{root}/rl/final"}[stage]
+    return {"convert": f"{root}/data", "sft": f"{root}/sft/final", "rl": f"{root}/rl/final", "eval": f"{root}/eval"}[stage]
 
 
 def manifest_key(stage: str) -> str:
     """The stage's commit point, relative to the run root."""
-    return {"convert": "data/manifest.json", "sft": "sft/manifest.json", "rl": "rl/manifest.json"}[stage]
+    return {"convert": "data/manifest.json", "sft": "sft/manifest.json", "rl": "rl/manifest.json",
+            "eval": "eval/manifest.json"}[stage]
 
 
 def probe_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
@@ -41,8 +42,8 @@ def probe_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, 
     return {"run_root": run_root(spec, namespace, run), "manifests": [manifest_key(s) for s in spec.stage_names()]}
 
 
-def service_url(run: str, namespace: str, part: str, port: int) -> str:
-    return f"http://{names.rl_part(run, part)}.{namespace}.svc:{port}"
+def service_url(run: str, namespace: str, part: str, port: int, stage: str = "rl") -> str:
+    return f"http://{names.stage_part(run, stage, part)}.{namespace}.svc:{port}"
 
 
 def convert_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
@@ -153,5 +154,37 @@ def _tools_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str,
     return {"recipe": stage.recipe, "tools_url": f"http://{names.tools_front(run)}.{namespace}.svc:{port}"}
 
 
+def eval_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, Any]:
+    """Eval scores `base` (spec.model.base) and whichever of sft/final and rl/final exist,
+    unless the stage lists its checkpoints, with the run's configured system prompt; a TSV
+    given as a key is under the run's prefix."""
+    stage = spec.stages.eval
+    assert stage is not None
+    root = run_root(spec, namespace, run)
+    prefix = "s3://" + "/".join([spec.storage.bucket, *([spec.storage.prefix.strip("/")] if spec.storage.prefix.strip("/") else [])])
+    judge = stage.judge
+    return {
+        "run_root": root,
+        "base_model": spec.model.base,
+        "benchmarks": [{"name": b.name, "tsv": b.tsv if b.tsv.startswith("s3://") else f"{prefix}/{b.tsv.lstrip('/')}",
+                        "limit": b.limit} for b in stage.benchmarks],
+        "checkpoints": list(stage.checkpoints) if stage.checkpoints is not None else None,
+        "sandbox_url": service_url(run, namespace, "sandbox", SANDBOX_PORT, stage="eval"),
+        "num_shards": stage.shards,
+        "batch_size": stage.batch_size,
+        "max_new_tokens": stage.max_new_tokens,
+        "max_iterations": stage.max_iterations,
+        "max_retry": stage.max_retry,
+        "temperature": stage.temperature,
+        "retry_temperature": stage.retry_temperature,
+        "fallback": stage.fallback,
+        # the prompt the checkpoints were trained with: RL's, else SFT's, else the built-in one
+        **(_system_prompt(spec.stages.rl) if spec.stages.rl is not None else
+           _system_prompt(spec.stages.sft) if spec.stages.sft is not None else {}),
+        "judge": ({"endpoint": None} if judge is None else
+                  {"endpoint": judge.endpoint, "model": judge.model_name, "on_failure": judge.on_failure}),
+    }
+
+
 def stage_config(spec: api.ThymeRunSpec, namespace: str, run: str, stage: str) -> dict[str, Any]:
-    return {"convert": convert_config, "sft": sft_config, "rl": rl_config}[stage](spec, namespace, run)
+    return {"convert": convert_config, "sft": sft_config, "rl": rl_config, "eval": eval_config}[stage](spec, namespace, run)

@@ -5,6 +5,7 @@ resume, and deletion. Job pods "run" for `thyme.test/run-ms` (kwok stages)."""
 from __future__ import annotations
 
 import collections
+import json
 import time
 import uuid
 
@@ -232,3 +233,34 @@ def test_periodic_resync_repairs_a_status_no_event_would_fix(thyme, thyme_operat
     # The repair is reported like any transition (an event posted from the resync loop).
     thyme.wait_for("the repair's event", lambda: _events(thyme.cluster, namespace, name).count("RunSucceeded") == 2,
                    timeout=10)
+
+
+def test_eval_stage_runs_as_an_indexed_job_beside_its_own_sandbox(thyme, thyme_operator, namespace):
+    name = _name("eval")
+    thyme.apply(thyme.run_manifest(name, namespace, stages={"eval": {
+        "benchmarks": [{"name": "VStarBench", "tsv": "benchmarks/VStarBench.tsv"}], "shards": 3, "gpusPerShard": 1,
+        "resources": {"cpu": "1", "memory": "1Gi"}, "sandbox": {"replicas": 1},
+        "retries": {"limit": 1, "backoffSeconds": 1}}}))
+
+    def eval_children():
+        kinds = {(c["kind"], c["metadata"]["name"]) for c in thyme.children(namespace, name)}
+        return kinds if ("Job", f"{name}-eval-1") in kinds else None
+    kinds = thyme.wait_for("the eval Job", eval_children, timeout=30)
+    assert {("Deployment", f"{name}-eval-sandbox"), ("Service", f"{name}-eval-sandbox"),
+            ("NetworkPolicy", f"{name}-eval-sandbox-deny-egress")} <= kinds
+    job = thyme.cluster.get_json("job", f"{name}-eval-1", "-n", namespace)
+    assert job["spec"]["completionMode"] == "Indexed"
+    assert job["spec"]["completions"] == job["spec"]["parallelism"] == 3
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["thyme", "eval"] and container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    config = json.loads(next(e["value"] for e in container["env"] if e["name"] == "THYME_STAGE_CONFIG"))
+    assert config["sandbox_url"] == f"http://{name}-eval-sandbox.{namespace}.svc:8080" and config["num_shards"] == 3
+
+    run = thyme.wait_phase(namespace, name, "Succeeded", timeout=90, op=thyme_operator)
+    assert run["status"]["progress"] == "1/1" and run["status"]["stages"]["eval"]["state"] == "Succeeded"
+    assert run["status"]["stages"]["eval"]["artifact"] == f"s3://thyme/thyme/runs/{namespace}/{name}/eval"
+    assert _condition(run, "EvalSucceeded")["status"] == "True"
+    pods = thyme.cluster.get_json("pods", "-n", namespace, "-l", f"job-name={name}-eval-1")["items"]
+    indices = sorted(p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] for p in pods)
+    assert indices == ["0", "1", "2"]
+    thyme.wait_for("the eval sandbox removed", lambda: not thyme.children(namespace, name, "deployments"), timeout=30)

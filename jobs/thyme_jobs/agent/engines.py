@@ -110,6 +110,75 @@ class TransformersEngine:
         return Generation(text, "eos" if ended else "length")
 
 
+class BatchedTransformersEngine(TransformersEngine):
+    """`model.generate` over up to `batch_size` trajectories at once, left-padded.
+
+    For evaluation, where greedy decoding of many independent items dominates: on CPU a
+    tiny model's step costs about the same for one sequence as for sixteen, so one call
+    for the batch instead of one per item is most of the speed-up. A row that hits its
+    stop string is finished by transformers (its later tokens are padding) while the
+    others go on. Batched greedy results can differ from one-at-a-time ones in the last
+    bits of the logits; RL keeps the one-at-a-time engine, whose results do not depend on
+    the batch.
+    """
+
+    def __init__(self, model: Any, encoder: TrajectoryEncoder, batch_size: int = 16) -> None:
+        super().__init__(model, encoder)
+        self.batch_size = batch_size
+
+    def generate(self, requests: Sequence[Trajectory], sampling: Sampling, seed: int) -> list[Generation]:
+        out: list[Generation] = []
+        for start in range(0, len(requests), self.batch_size):
+            out += self._batch(list(requests[start:start + self.batch_size]), sampling, seed + start)
+        return out
+
+    @torch.no_grad()
+    def _batch(self, batch: list[Trajectory], sampling: Sampling, seed: int) -> list[Generation]:
+        from transformers import GenerationConfig, StoppingCriteriaList
+
+        if len(batch) == 1:
+            return [self._one(batch[0], sampling, seed)]
+        device = next(self.model.parameters()).device
+        texts = [self.encoder.context_text(t) for t in batch]
+        images = [img for t in batch for img in self.encoder.images(t)]
+        side = self.tokenizer.padding_side
+        self.tokenizer.padding_side = "left"
+        try:
+            inputs = dict(self.encoder.processor(text=texts, images=images or None, return_tensors="pt", padding=True))
+        finally:
+            self.tokenizer.padding_side = side
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        prompt_len = inputs["input_ids"].shape[1]
+        eos = self.model.generation_config.eos_token_id
+        options: dict[str, Any] = dict(max_new_tokens=sampling.max_new_tokens, eos_token_id=eos,
+                                       pad_token_id=self.tokenizer.pad_token_id, do_sample=sampling.temperature > 0)
+        if sampling.temperature > 0:
+            options.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k)
+            torch.manual_seed(seed)
+        criteria = [TextStop(self.tokenizer, sampling.stop, prompt_len)] if sampling.stop else []
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            out = self.model.generate(**inputs, generation_config=GenerationConfig(**options),
+                                      stopping_criteria=StoppingCriteriaList(criteria))
+        finally:
+            self.model.train(was_training)
+        eos_ids = set(eos if isinstance(eos, list) else [eos])
+        results = []
+        for row in out[:, prompt_len:].tolist():
+            ended_at = next((i for i, tok in enumerate(row) if tok in eos_ids), None)
+            new = row if ended_at is None else row[: ended_at + 1]
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
+            for token in self._special:
+                text = text.replace(token, "")
+            text, stop = cut_at_stop(text, sampling.stop)
+            if stop is not None:
+                results.append(Generation(text, "stop", stop))
+            else:
+                results.append(Generation(text, "eos" if ended_at is not None else "length"))
+        return results
+
+
 class VLLMEngine:
     """vLLM's offline `LLM` colocated with the trainer (GPU extra; untested on CPU machines)."""
 

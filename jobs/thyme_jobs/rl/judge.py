@@ -22,11 +22,12 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The policy's own text (its answer, its reasoning) goes to the judge between tags, as
 # data: a policy rewarded by the judge learns whatever makes the judge say 1, including
@@ -177,8 +178,14 @@ class JudgeClient:
         return await self.judge([{"role": "user", "content": prompt}], lambda c: parse_verdict(c, key),
                                 what=f"{key} verdict", temperature=0.0, max_tokens=64)
 
-    async def judge(self, messages: list[dict[str, str]], read: Callable[[str], float | None], *, what: str,
-                    temperature: float, max_tokens: int = 64, extra: dict[str, Any] | None = None) -> float:
+    async def ask(self, prompt: str, parse: Callable[[str], T | None], what: str) -> T:
+        """One user turn, asked until `parse` accepts a reply (returns non-None) or the retries are spent.
+
+        `what` names the thing looked for in the error (evaluation asks for an option letter)."""
+        return await self.judge([{"role": "user", "content": prompt}], parse, what=what, temperature=0.0)
+
+    async def judge(self, messages: list[dict[str, str]], read: Callable[[str], T | None], *, what: str,
+                    temperature: float, max_tokens: int = 64, extra: dict[str, Any] | None = None) -> T:
         """Send `messages` until `read` finds a verdict in the reply or the retries are spent.
 
         Other recipes' judges (DeepEyes: a system turn, CORRECT/INCORRECT, temperature 0.1)

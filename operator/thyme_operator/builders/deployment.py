@@ -1,4 +1,4 @@
-"""Long-running RL servers: sandbox, rollout (vLLM) and, if asked, the judge (vLLM).
+"""Long-running servers: the sandbox (RL and eval), rollout (vLLM) and, if asked, the judge (vLLM).
 
 The sandbox runs model-written code, so its pods run under the gVisor RuntimeClass,
 with no service-account token, a read-only root filesystem, no privilege escalation,
@@ -38,17 +38,17 @@ def _deployment(name: str, owner: meta.Owner, labels: dict[str, str], replicas: 
     }
 
 
-def component_labels(run: str, component: str) -> dict[str, str]:
-    return {**names.stage_labels(run, "rl"), names.LABEL_COMPONENT: component}
+def component_labels(run: str, component: str, stage: str = "rl") -> dict[str, str]:
+    return {**names.stage_labels(run, stage), names.LABEL_COMPONENT: component}
 
 
 def _mebibytes(value: int) -> str:
     return f"{value // sandbox_capacity.MIB}Mi"
 
 
-def sandbox(spec: api.ThymeRunSpec, owner: meta.Owner, port: int) -> dict[str, Any]:
-    cfg = spec.stages.rl.sandbox
-    labels = component_labels(owner.name, "sandbox")
+def sandbox(spec: api.ThymeRunSpec, owner: meta.Owner, port: int, stage: str = "rl") -> dict[str, Any]:
+    cfg = getattr(spec.stages, stage).sandbox
+    labels = component_labels(owner.name, "sandbox", stage)
     room = sandbox_capacity.capacity(cfg.memory, cfg.cpu)
     settings = {
         "CALL_TIMEOUT": cfg.timeout_seconds, "MAX_WORKERS": room.workers, "POOL_SIZE": room.workers,
@@ -93,7 +93,7 @@ def sandbox(spec: api.ThymeRunSpec, owner: meta.Owner, port: int) -> dict[str, A
                     {"name": "no-tmp", "emptyDir": {"sizeLimit": "1Mi"}}],
         **pods.scheduling(spec, gpu=False),
     }
-    return _deployment(names.rl_part(owner.name, "sandbox"), owner, labels, cfg.replicas, pod_spec, spec)
+    return _deployment(names.stage_part(owner.name, stage, "sandbox"), owner, labels, cfg.replicas, pod_spec, spec)
 
 
 def vllm_server(spec: api.ThymeRunSpec, owner: meta.Owner, component: str, model_uri: str,

@@ -67,10 +67,19 @@ def stage_job(spec: api.ThymeRunSpec, owner: meta.Owner, stage: str, attempt: in
                                  "-m", "thyme_cli.main", "rl"],
                      "resources": pods.gpu_resources(cfg.resources, cfg.gpus)}
         pod_spec.update(pods.scheduling(spec, gpu=True))
+    elif stage == "eval":
+        cfg = spec.stages.eval
+        # one pod per shard; each reads its index from JOB_COMPLETION_INDEX, the last to finish merges
+        job_spec.update(completionMode="Indexed", completions=cfg.shards, parallelism=cfg.shards)
+        gpu = cfg.gpus_per_shard > 0
+        container = {"name": "eval", "image": spec.images.trainer if gpu else spec.images.jobs,
+                     "command": ["thyme", "eval"],
+                     "resources": pods.gpu_resources(cfg.resources, cfg.gpus_per_shard)}
+        pod_spec.update(pods.scheduling(spec, gpu=gpu))
     else:
         raise ValueError(f"unknown stage {stage!r}")
 
-    if stage in ("sft", "rl"):
+    if stage in ("sft", "rl", "eval"):
         volumes, mounts, storage_env = pods.gpu_storage(cfg.resources)
         env += storage_env
         container["volumeMounts"] = mounts

@@ -36,10 +36,16 @@ def workloads(spec: api.ThymeRunSpec, owner: meta.Owner, stage: str, attempt: in
                                        stage_configs.JUDGE_PORT),
                 _server_service(owner, "judge", stage_configs.JUDGE_PORT),
             ]
+    if stage == "eval":
+        out += [
+            networkpolicy.sandbox_deny_egress(owner, stage_configs.SANDBOX_PORT, stage="eval"),
+            deployment.sandbox(spec, owner, stage_configs.SANDBOX_PORT, stage="eval"),
+            _server_service(owner, "sandbox", stage_configs.SANDBOX_PORT, stage="eval"),
+        ]
     out.append(job.stage_job(spec, owner, stage, attempt, config))
     return out
 
 
-def _server_service(owner: meta.Owner, component: str, port: int) -> dict[str, Any]:
-    labels = deployment.component_labels(owner.name, component)
-    return service.cluster_ip(names.rl_part(owner.name, component), owner, labels, labels, port)
+def _server_service(owner: meta.Owner, component: str, port: int, stage: str = "rl") -> dict[str, Any]:
+    labels = deployment.component_labels(owner.name, component, stage)
+    return service.cluster_ip(names.stage_part(owner.name, stage, component), owner, labels, labels, port)

@@ -1,6 +1,6 @@
 """The quickstart, end to end, exactly as the README runs it (`examples/quickstart.sh`):
-synthetic data, a tiny model, convert -> sft -> rl as local processes with a real
-runsc-isolated sandbox, then the summary. A second run must continue, not redo."""
+synthetic data and benchmark, a tiny model, convert -> sft -> rl -> eval as local
+processes with a real runsc-isolated sandbox, then the summary with the eval table. A second run must continue, not redo."""
 
 from __future__ import annotations
 
@@ -57,9 +57,21 @@ def test_quickstart_runs_end_to_end_and_prints_its_summary(first_run, runsc):
     for key in ("data/manifest.json", "sft/manifest.json", "rl/manifest.json", "sft/final/config.json"):
         assert (root / key).is_file(), key
     assert json.loads((root / "sft/manifest.json").read_text())["steps"] > 0
-    for name in ("sft curve", "rl curve"):
+    for name in ("sft curve", "rl curve", "eval chart"):
         png = Path(lines[name])
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # the eval stage scored base, sft and rl on the synthetic V* set and the table was printed
+    manifest = json.loads((root / "eval/manifest.json").read_text())
+    assert manifest["checkpoints"] == ["base", "sft", "rl"]
+    answers = json.loads((store / "thyme/benchmarks/quickstart/answers.json").read_text())["VStarBench"]
+    for ckpt in manifest["checkpoints"]:
+        results = json.loads((root / f"eval/{ckpt}/VStarBench/results.json").read_text())
+        assert results["items"] == len(answers["answers"])
+        assert [m["row"] for m in results["malformed_rows"]] == [b["row"] for b in answers["broken"]]
+        assert 0.0 <= results["overall"] <= 1.0
+    assert "evaluation (accuracy %):" in done.stdout
+    assert re.search(r"^\| VStarBench \| Overall \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| 82\.2 \| 76\.4 \|$", done.stdout, re.M)
 
 
 def test_a_second_run_continues_instead_of_redoing(first_run):
@@ -69,7 +81,7 @@ def test_a_second_run_continues_instead_of_redoing(first_run):
     before = (root / "sft/manifest.json").read_bytes()
     again = quickstart(store)
     assert again.returncode == 0, again.stderr[-3000:]
-    for stage in ("convert", "sft", "rl"):
+    for stage in ("convert", "sft", "rl", "eval"):
         assert f"stage {stage}: manifest already in the store; skipped" in again.stderr
     assert "StageRunning" not in again.stderr
     assert (root / "sft/manifest.json").read_bytes() == before

@@ -30,7 +30,7 @@ def test_with_store_s3_uris_are_left_alone():
 def test_the_quickstart_example_is_a_valid_thymerun():
     run = local_executor.load_run(EXAMPLE)
     assert run.metadata["name"] == "quickstart"
-    assert run.spec.stage_names() == ["convert", "sft", "rl"]
+    assert run.spec.stage_names() == ["convert", "sft", "rl", "eval"]
 
 
 def test_an_invalid_manifest_is_rejected_naming_the_field(tmp_path):

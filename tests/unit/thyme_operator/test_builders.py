@@ -177,6 +177,8 @@ def test_a_usage_error_exit_fails_the_job_at_once_and_the_pod_reports_its_own_er
             {"action": "FailJob", "onExitCodes": {"containerName": container["name"], "operator": "In",
                                                   "values": [exits.USAGE_ERROR]}}]
         assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"  # podFailurePolicy requires it
+
+
 def test_rl_sandbox_capacity_follows_the_pods_memory_and_cpu():
     children = _by_kind(stages.workloads(spec(stages__rl__sandbox={"memory": "4Gi", "cpu": "2", "replicas": 3,
                                                                     "timeoutSeconds": 90}), OWNER, "rl", 1))
@@ -205,6 +207,31 @@ def test_rl_sandbox_capacity_follows_the_pods_memory_and_cpu():
 def test_a_sandbox_too_small_for_one_worker_is_refused_naming_the_field():
     with pytest.raises(ValueError, match="sandbox.memory '512Mi'"):
         stages.workloads(spec(stages__rl__sandbox={"memory": "512Mi"}), OWNER, "rl", 1)
+
+
+def test_eval_is_an_indexed_job_with_its_own_locked_down_sandbox():
+    s = spec(stages__eval={"benchmarks": [{"name": "VStarBench", "tsv": "b/v.tsv"}], "shards": 3, "gpusPerShard": 2})
+    children = stages.workloads(s, OWNER, "eval", 1)
+    by = _by_kind(children)
+    assert [c["kind"] for c in children] == ["NetworkPolicy", "Deployment", "Service", "Job"]  # the Job last
+    job = by[("Job", "demo-eval-1")]["spec"]
+    assert (job["completionMode"], job["completions"], job["parallelism"], job["backoffLimit"]) == ("Indexed", 3, 3, 0)
+    container = job["template"]["spec"]["containers"][0]
+    assert container["command"] == ["thyme", "eval"] and container["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert json.loads(_env(container)["THYME_STAGE_CONFIG"]["value"])["num_shards"] == 3
+    sandbox = by[("Deployment", "demo-eval-sandbox")]
+    assert sandbox["spec"]["template"]["spec"]["runtimeClassName"] == "gvisor"
+    assert sandbox["metadata"]["labels"][names.LABEL_STAGE] == "eval"
+    policy = by[("NetworkPolicy", "demo-eval-sandbox-deny-egress")]["spec"]
+    assert policy["egress"] == [] and policy["ingress"][0]["from"][0]["podSelector"]["matchLabels"][names.LABEL_STAGE] == "eval"
+    assert ("Service", "demo-eval-sandbox") in by
+
+
+def test_eval_on_cpu_uses_the_jobs_image_and_no_gpu():
+    s = spec(stages__eval={"benchmarks": [{"name": "VStarBench", "tsv": "b/v.tsv"}], "gpusPerShard": 0})
+    job = _by_kind(stages.workloads(s, OWNER, "eval", 1))[("Job", "demo-eval-1")]["spec"]
+    container = job["template"]["spec"]["containers"][0]
+    assert container["image"] == s.images.jobs and "nvidia.com/gpu" not in container["resources"]["limits"]
 
 
 @pytest.mark.parametrize("stage", ["sft", "rl"])

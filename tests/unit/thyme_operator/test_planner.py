@@ -196,6 +196,30 @@ def test_resumed_reason_is_kept_after_the_resume():
     assert later.status == resumed.status
 
 
+EVAL_STAGE = {"benchmarks": [{"name": "VStarBench", "tsv": "b/v.tsv"}], "shards": 2}
+
+
+def test_eval_runs_after_rl_then_its_sandbox_goes_and_the_run_succeeds():
+    status = stage_status(convert=("Succeeded", 1), sft=("Succeeded", 1), rl=("Running", 1))
+    rl_sandbox = C("Deployment", "demo-rl-sandbox", "rl")
+    p = planner.plan(run(status, stages__eval=EVAL_STAGE), [job("rl", 1, "Succeeded"), rl_sandbox], frozenset(), T0)
+    assert created(p) == ["NetworkPolicy/demo-eval-sandbox-deny-egress", "Deployment/demo-eval-sandbox",
+                          "Service/demo-eval-sandbox", "Job/demo-eval-1"]
+    assert ("Deployment", "demo-rl-sandbox") in p.delete
+    assert states(p)["eval"] == "Running" and p.status["progress"] == "3/4"
+    done = planner.plan(run({**p.status}, stages__eval=EVAL_STAGE),
+                        [job("eval", 1, "Succeeded"), C("Deployment", "demo-eval-sandbox", "eval")], frozenset(), T0)
+    assert done.status["phase"] == "Succeeded" and ("Deployment", "demo-eval-sandbox") in done.delete
+    assert cond(done, "EvalSucceeded")["status"] == "True"
+
+
+def test_eval_alone_scores_models_already_in_the_store():
+    p = planner.plan(run(None, stages={"eval": EVAL_STAGE}), [], frozenset(), T0)
+    assert created(p)[-1] == "Job/demo-eval-1" and states(p) == {"eval": "Running"}
+    skipped = planner.plan(run(None, stages={"eval": EVAL_STAGE}), [], frozenset({"eval"}), T0)
+    assert skipped.status["phase"] == "Succeeded" and created(skipped) == []
+
+
 def _running(stage: str = "convert", attempt: int = 1, since: dt.datetime = T0, start: dt.datetime | None = None) -> dict:
     return {"stages": {stage: {"state": "Running", "attempts": attempt, "startTime": planner.timestamp(start or since),
                                "attemptStartTime": planner.timestamp(since)}}}

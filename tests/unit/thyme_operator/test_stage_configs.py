@@ -42,6 +42,37 @@ def test_rl_without_sft_starts_from_the_base_model():
     assert config["model"] == "s3://models/Qwen2.5-VL-7B-Instruct"
 
 
+EVAL = {"benchmarks": [{"name": "VStarBench", "tsv": "benchmarks/VStarBench.tsv"},
+                       {"name": "HRBench4K", "tsv": "s3://bench/hr_bench_4k.tsv", "limit": 40}], "shards": 4}
+
+
+def test_eval_config_is_valid_for_the_eval_program_with_vlmevalkit_defaults():
+    from thyme_jobs.eval.config import EvalConfig
+
+    config = stage_configs.eval_config(spec(stages__eval=EVAL), "ml", "demo")
+    parsed = EvalConfig.model_validate(config)
+    assert [(b.name, b.tsv, b.limit) for b in parsed.benchmarks] == [
+        ("VStarBench", "s3://thyme/thyme/benchmarks/VStarBench.tsv", None),  # a key is under the storage prefix
+        ("HRBench4K", "s3://bench/hr_bench_4k.tsv", 40)]
+    assert parsed.checkpoints is None and parsed.base_model == "s3://models/Qwen2.5-VL-7B-Instruct"
+    assert parsed.sandbox_url == "http://demo-eval-sandbox.ml.svc:8080" and parsed.num_shards == 4
+    assert (parsed.max_iterations, parsed.max_retry, parsed.temperature, parsed.retry_temperature,
+            parsed.max_new_tokens, parsed.fallback) == (5, 5, 0.01, 1.0, 2048, True)
+    assert parsed.judge.endpoint is None
+    assert stage_configs.manifest_key("eval") == "eval/manifest.json"
+    assert stage_configs.artifact(spec(stages__eval=EVAL), "ml", "demo", "eval") == "s3://thyme/thyme/runs/ml/demo/eval"
+
+
+def test_eval_judge_and_checkpoints_pass_through():
+    from thyme_jobs.eval.config import EvalConfig
+
+    stage = {**EVAL, "checkpoints": ["rl/final", "s3://models/other"],
+             "judge": {"endpoint": "http://judge:8000/v1", "modelName": "qwen72b", "onFailure": "wrong"}}
+    parsed = EvalConfig.model_validate(stage_configs.eval_config(spec(stages__eval=stage), "ml", "demo"))
+    assert parsed.checkpoints == ["rl/final", "s3://models/other"]
+    assert (parsed.judge.endpoint, parsed.judge.model, parsed.judge.on_failure) == ("http://judge:8000/v1", "qwen72b", "wrong")
+
+
 # Fields whose value is the run's own, not a default: where it runs, what it reads.
 # sandbox_max_sessions: what the run's sandbox pods hold (replicas x workers), unbounded in a bare `thyme rl`
 RUN_SPECIFIC = {"run_root", "model", "splits", "sandbox_url", "endpoint", "steps", "sandbox_max_sessions"}
@@ -153,3 +184,29 @@ def test_the_deepeyes_recipe_gets_no_sandbox_and_its_tool_bonus():
     assert RLConfig.model_validate(config).tool_bonus == "always"
     thyme = stage_configs.rl_config(spec(), "ml", "demo")
     assert thyme["recipe"] == "thyme" and thyme["sandbox_url"].startswith("http://demo-rl-sandbox.")
+
+
+def test_eval_uses_the_system_prompt_the_run_trained_with():
+    from thyme_jobs.eval.config import EvalConfig
+
+    with_uri = spec(stages__eval=EVAL, stages__rl__systemPromptUri="s3://thyme/prompts/thyme.txt")
+    assert EvalConfig.model_validate(stage_configs.eval_config(with_uri, "ml", "demo")).system_prompt_uri == \
+        "s3://thyme/prompts/thyme.txt"
+    sft_only = spec(stages__eval=EVAL, stages__rl=None, stages__sft__systemPrompt="Be brief.")
+    assert EvalConfig.model_validate(stage_configs.eval_config(sft_only, "ml", "demo")).system_prompt == "Be brief."
+
+
+def test_an_eval_stage_left_at_its_defaults_configures_the_program_with_its_own_defaults():
+    from thyme_jobs.eval.config import EvalConfig
+
+    minimal = _minimal_spec().model_copy(deep=True)
+    minimal.stages.eval = api_eval(EVAL)
+    config = {k: v for k, v in stage_configs.eval_config(minimal, "ml", "demo").items() if k not in ("base_model", "num_shards")}
+    assert not _agree(config, EvalConfig)
+    assert stage_configs.eval_config(minimal, "ml", "demo")["num_shards"] == 4
+
+
+def api_eval(stage: dict):
+    from thyme_operator import api
+
+    return api.EvalStage.model_validate(stage)
