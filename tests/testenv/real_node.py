@@ -542,11 +542,12 @@ def _image_archive(ref: str, name: str) -> Path:
 
 
 def _cgroup_controllers() -> list[Path]:
-    """Every mounted cgroup v1 hierarchy (cpu, memory, pids, ..., name=systemd)."""
+    """Every mounted cgroup v1 hierarchy (cpu, memory, pids, ..., name=systemd), and the
+    hybrid layout's cgroup2 `unified` mount, where runc makes a cgroup per container too."""
     out = []
     for line in Path("/proc/self/mounts").read_text().splitlines():
         dev, point, fstype = line.split()[:3]
-        if fstype == "cgroup" and point.startswith(str(CGROUP_ROOT) + "/"):
+        if fstype in ("cgroup", "cgroup2") and point.startswith(str(CGROUP_ROOT) + "/"):
             out.append(Path(point))
     return out
 
