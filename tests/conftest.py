@@ -1,7 +1,7 @@
 """Test tiers by directory, and the session-scoped real components.
 
 `tests/unit` -> unit, `tests/component` -> component, `tests/cluster` -> cluster,
-`tests/gpu` -> gpu. Each tier runs alone with `-m <tier>`. The gpu tier skips itself
+`tests/e2e` -> e2e, `tests/gpu` -> gpu. Each tier runs alone with `-m <tier>`. The gpu tier skips itself
 without CUDA, so it never runs in CI. Benchmarks under `tests/bench/` are scripts
 that print numbers; they are not collected.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-TIERS = ("unit", "component", "cluster", "gpu")
+TIERS = ("unit", "component", "cluster", "e2e", "gpu")
 collect_ignore = ["bench"]
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the control plane, kwok, helm and MinIO from their Go modules into a cache
-# outside the work tree, keyed by version, and prints the bin directory.
+# Builds the control plane, the real node's kubelet and kube-proxy, kwok, helm, MinIO,
+# CoreDNS and the pods' pause program from their Go modules into a cache outside the
+# work tree, keyed by version, and prints the bin directory.
 #
 # Why a wrapper module for Kubernetes and etcd: their go.mod files replace their
 # staging/sibling modules with local paths, so `go install module@version` is refused.
@@ -24,7 +25,7 @@ link() { ln -sfn "$1-$2/$1" "$bin/$1"; }
 
 build_kubernetes() {
   local v=$KUBERNETES_VERSION minor=${KUBERNETES_VERSION#v1.}
-  local staging="v0.$minor" names=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  local staging="v0.$minor" names=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
   local missing=0
   for n in "${names[@]}"; do have "$n" "$v" || missing=1; done
   if [ $missing = 0 ]; then for n in "${names[@]}"; do link "$n" "$v"; done; return; fi
@@ -49,6 +50,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
   (cd "$w" && go mod tidy -e >/dev/null 2>&1 || true)
@@ -95,10 +98,25 @@ go_install() {
   link "$n" "$v"
 }
 
+# The pause program every pod sandbox runs: our own (tests/env/pause), since the
+# upstream one is C and lives only in a registry image. Keyed by its source hash.
+build_pause() {
+  local v; v=$(cat "$here/pause/go.mod" "$here/pause/main.go" | sha256sum | cut -c1-12)
+  if ! have pause "$v"; then
+    log "go build pause"
+    mkdir -p "$bin/pause-$v"
+    (cd "$here/pause" && go build -trimpath -ldflags "-s -w" -o "$bin/pause-$v/pause.tmp" .)
+    mv "$bin/pause-$v/pause.tmp" "$bin/pause-$v/pause"
+  fi
+  link pause "$v"
+}
+
 build_kubernetes
 build_etcd
+build_pause
 go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
 go_install kwokctl sigs.k8s.io/kwok/cmd/kwokctl "$KWOK_VERSION"
 go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
 go_install minio github.com/minio/minio "$MINIO_VERSION"
+go_install coredns github.com/coredns/coredns "$COREDNS_VERSION"
 echo "$bin"

@@ -3,8 +3,9 @@
 #   1. Debian packages (runsc)
 #   2. Go-built components (etcd, kube-apiserver, kube-controller-manager,
 #      kube-scheduler, kubectl, kwok, kwokctl, helm, minio), cached by version
-#   3. the Python environment, cached by the hash of the dependency lists
-#   4. pytest over every tier; the gpu tier skips itself without CUDA
+#   3. the e2e tier's images (pause, operator), built with no registry, cached by content
+#   4. the Python environment, cached by the hash of the dependency lists
+#   5. pytest over every tier; the gpu tier skips itself without CUDA
 # Extra arguments go to pytest (e.g. `make test ARGS="-m unit"`).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,6 +13,7 @@ cd "$root"
 start=$(date +%s)
 bash tests/env/system-packages.sh
 bash tests/env/build-components.sh >/dev/null
+bash tests/env/build-images.sh pause operator
 venv=$(bash tests/env/python-env.sh)
 echo "[run-tests] environment ready in $(( $(date +%s) - start ))s; venv $venv" >&2
 export PATH="$venv/bin:$PATH"

@@ -49,6 +49,12 @@ class KwokCluster:
     workdir: Path
     name: str = field(default_factory=lambda: "thyme-" + uuid.uuid4().hex[:8])
     created: bool = False
+    # Set when a real kubelet node joins (testenv.real_node): kwok must then leave every
+    # node without the fake-node annotation alone (kwokctl's default manages all nodes,
+    # and would fake the real node's pods), and the API server's certificate must name
+    # the `kubernetes` Service's ClusterIP, where pods reach it.
+    real_nodes: bool = False
+    cert_sans: list[str] = field(default_factory=list)
 
     @property
     def kubeconfig(self) -> Path:
@@ -62,11 +68,25 @@ class KwokCluster:
         }
 
     def kwokctl(self, *args: str, timeout: float = 300) -> str:
-        argv = [str(binaries.binary("kwokctl")), "--name", self.name, *args]
+        argv = [str(binaries.binary("kwokctl")), "--name", self.name, *self._config_args(), *args]
         done = subprocess.run(argv, env=self._env(), capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"kwokctl {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
         return done.stdout
+
+    def _config_args(self) -> list[str]:
+        if not (self.cert_sans or self.real_nodes):
+            return []
+        config: dict = {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration",
+                        "options": {"kubeApiserverCertSANs": self.cert_sans}}
+        if self.real_nodes:
+            # `kubectl logs`/`exec` go through the API server to kubelet at the node's
+            # address; its name resolves nowhere on this machine.
+            config["componentsPatches"] = [{"name": "kube-apiserver", "extraArgs": [
+                {"key": "kubelet-preferred-address-types", "value": "InternalIP"}]}]
+        path = self.workdir / "kwokctl-config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return ["--config", str(path)]
 
     def create(self, nodes: int = 2) -> "KwokCluster":
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +107,8 @@ class KwokCluster:
                     raise RuntimeError(failure) from None
                 self.name = "thyme-" + uuid.uuid4().hex[:8]
         self.kubectl("apply", "-f", str(STAGES))
-        self.add_nodes([f"gpu-node-{i}" for i in range(nodes)])
+        if nodes:
+            self.add_nodes([f"gpu-node-{i}" for i in range(nodes)])
         return self
 
     def component_logs(self, lines: int = 15) -> str:
@@ -110,6 +131,9 @@ class KwokCluster:
             # kube-apiserver's default Service range is a /24 (254 addresses): the
             # operator benchmark's 200 runs need two ClusterIP Services each.
             "--extra-args", "kube-apiserver=service-cluster-ip-range=10.96.0.0/16",
+            *(["--extra-args", "kwok-controller=manage-all-nodes=false",
+                "--extra-args", "kwok-controller=manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake"]
+              if self.real_nodes else []),
             "--kubeconfig", str(self.workdir / "unused-kubeconfig"),
             "--wait", "120s", "--timeout", "240s",
         )

@@ -35,17 +35,25 @@ class Stage:
 
 
 def parse(path: Path) -> list[Stage]:
-    """Split a Dockerfile into stages of (INSTRUCTION, arguments), joining continuations."""
+    """Split a Dockerfile into stages of (INSTRUCTION, arguments), joining continuations.
+    A FROM that names an `ARG` declared before it gets that ARG's default: the image a
+    plain `docker build` uses (the tests pass a local base instead)."""
     text = re.sub(r"\\\n", " ", path.read_text())
     stages: list[Stage] = []
+    defaults: dict[str, str] = {}
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         op, _, args = line.partition(" ")
         op = op.upper()
-        if op == "FROM":
-            stages.append(Stage(base=args.split()[0]))
+        if op == "ARG" and not stages:
+            name, _, default = args.strip().partition("=")
+            defaults[name] = default
+        elif op == "FROM":
+            base = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: defaults.get(m.group(1) or m.group(2), m.group(0)),
+                          args.split()[0])
+            stages.append(Stage(base=base))
         elif not stages:
             raise AssertionError(f"{path.name}: {op} before FROM")
         else:
@@ -108,7 +116,8 @@ def test_pinned_packages_agree_with_pyproject(path):
 def test_python_satisfies_requires_python(path):
     requires = SpecifierSet(PYPROJECT["project"]["requires-python"])
     text = path.read_text()
-    versions = re.findall(r"FROM python:(\d+\.\d+(?:\.\d+)?)", text) + re.findall(r"python(3\.\d+)-venv", text)
+    bases = " ".join(stage.base for stage in parse(path))
+    versions = re.findall(r"\bpython:(\d+\.\d+(?:\.\d+)?)", bases) + re.findall(r"python(3\.\d+)-venv", text)
     assert versions, f"{path.name}: cannot tell which Python the image uses"
     for v in versions:
         assert Version(v) in requires, f"{path.name}: Python {v} does not satisfy requires-python {requires}"

@@ -1,0 +1,3 @@
+module thyme.local/pause
+
+go 1.22
