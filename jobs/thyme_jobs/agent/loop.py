@@ -165,9 +165,9 @@ async def rollout(
                     calling.append(t)
                 elif gen.stop == tool.answer_close:
                     t.finish("answer")
-                elif tool.call_open is None and (gen.stop == tool.call_close or gen.finish_reason == "eos"):
-                    # a call that runs to the end of the turn: the engines decode with
-                    # skip_special_tokens, so a special end-of-turn token ends as "eos"
+                elif tool.call_open is None and (gen.stop == tool.call_close or (
+                        gen.finish_reason == "eos" and getattr(tool, "calls_at_end_of_turn", False))):
+                    # a call that runs to the end of the turn (protocols.ToolProtocol)
                     calling.append(t)
                 else:
                     t.finish("length" if gen.finish_reason == "length" else "end_of_turn")

@@ -47,6 +47,7 @@ class ToolCaller(Protocol):
 class OpenThinkImg:
     name = "openthinkimg"
     call_open: str | None = None
+    calls_at_end_of_turn = True  # the whole reply is the call (agent.protocols)
 
     def __init__(self, tools: ToolCaller, end_of_turn: str = END_OF_TURN, user_turn: str = USER_TURN,
                  assistant_turn: str = ASSISTANT_TURN) -> None:

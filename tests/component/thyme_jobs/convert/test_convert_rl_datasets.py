@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
+from thyme_jobs import failures
 from thyme_jobs.convert import config, main, synthetic, synthetic_rl
 from thyme_jobs.convert.reporting import Report
 
@@ -95,7 +96,7 @@ def test_the_cli_converts_an_rl_layout(deepeyes_dataset, tmp_path) -> None:
     thyme("convert", str(source), str(root), "--layout", "deepeyes", "--files", "vstar", "--workers", "1")
     assert json.loads((root / "data/manifest.json").read_text())["splits"].keys() == {"deepeyes_vstar"}
     done = thyme("convert", str(tmp_path / "missing"), str(tmp_path / "r2"), "--layout", "deepeyes", check=False)
-    assert done.returncode == 2 and "does not exist" in done.stdout
+    assert done.returncode == failures.USAGE_ERROR and "does not exist" in done.stdout + done.stderr
     (tmp_path / "empty").mkdir()
     done = thyme("convert", str(tmp_path / "empty"), str(tmp_path / "r3"), "--layout", "deepeyes", check=False)
-    assert done.returncode == 2 and "data_0.1.2_visual_toolbox_v2.parquet" in done.stdout
+    assert done.returncode == failures.USAGE_ERROR and "data_0.1.2_visual_toolbox_v2.parquet" in done.stdout + done.stderr

@@ -94,7 +94,7 @@ class ScriptedModel:
 def config(root: Path, judge_endpoint: str | None, **overrides):
     data = dict(run_root=str(root), splits=["deepeyes_vstar", "deepeyes_thinklite"], recipe="deepeyes",
                 num_generations=2, max_rounds=5, max_new_tokens=8, learning_rate=1e-3, steps=1, batch_size=2,
-                save_steps=1, judge={"endpoint": judge_endpoint, "model": "judge", "timeout_seconds": 2,
+                save_steps=1, deepspeed=None, judge={"endpoint": judge_endpoint, "model": "judge", "timeout_seconds": 2,
                                      "max_retries": 1, "backoff_seconds": 0.01})
     return parse_config(data | overrides)
 

@@ -57,7 +57,7 @@ def test_v_toolrl_step_calls_the_tools_scores_and_commits(tmp_path, tiny_model_d
     root = make_run_root(tmp_path / "run", tiny_model_dir, photo)
     cfg = parse_config(dict(run_root=str(root), splits=["train"], recipe="openthinkimg", tools_url=tools_front,
                             num_generations=2, max_rounds=3, max_new_tokens=8, learning_rate=1e-3, steps=1,
-                            batch_size=1, save_steps=1, rewards={"format": 0.5, "accuracy": 1.0}))
+                            batch_size=1, save_steps=1, rewards={"format": 0.5, "accuracy": 1.0}, deepspeed=None))
     engine = ToolUser()
     assert rl_main.run_stage(cfg, engine=engine) == 0
 
