@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from thyme_jobs import failures
 from thyme_jobs import store as stores
 from thyme_jobs.agent import thyme_code
 from thyme_jobs.agent.loop import Engine
@@ -74,6 +75,9 @@ def run_stage(cfg: EvalConfig, runner: thyme_code.CodeRunner | None = None,
         log.info("eval: shards %s done; the last shard to finish writes the manifest", shards)
     else:
         log.info("eval: done, %s", manifest["headline"])
+        # The operator never reads the store: the headline reaches the run's status (and
+        # `kubectl get thymerun`) through this container's termination message.
+        failures.write_termination_message(str(manifest["headline"]))
     return 0
 
 
