@@ -209,7 +209,12 @@ async def _shard(cfg: EvalConfig, run: stores.ArtifactStore, ckpt: str, bench_cf
              len(items), len(items) - len(todo), len(malformed))
     for start in range(0, len(todo), cfg.save_every):
         chunk = todo[start:start + cfg.save_every]
-        records = await evaluate_chunk(cfg, run, ckpt, bench, chunk, engine, runner, judge, seed=cfg.seed + start)
+        if getattr(bench_cfg, "protocol", "thyme") == "deepeyes":
+            from thyme_jobs.eval import deepeyes_vstar
+
+            records = await deepeyes_vstar.evaluate_chunk(cfg, run, ckpt, bench, chunk, engine, judge, seed=cfg.seed + start)
+        else:
+            records = await evaluate_chunk(cfg, run, ckpt, bench, chunk, engine, runner, judge, seed=cfg.seed + start)
         outputs.write_part(run, outputs.part_key(ckpt, bench.name, shard, chunk[0].row), records)
     stores.put_json(run, outputs.done_key(ckpt, bench.name, shard),
                     {"shard": shard, "num_shards": cfg.num_shards, "items": len(items),
