@@ -33,6 +33,7 @@ class RunSummary:
     sft_loss: float | None = None
     rl_reward: float | None = None
     eval_table: str | None = None
+    eval_headline: str | None = None
     eval_chart: str | None = None
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     pictures: dict[str, str] = field(default_factory=dict)
@@ -45,6 +46,8 @@ class RunSummary:
                f"rows converted:  {fmt(self.rows_converted)} (rejected: {fmt(self.rows_rejected)})",
                f"SFT final loss:  {fmt(self.sft_loss)}",
                f"RL mean reward:  {fmt(self.rl_reward)}"]
+        if self.eval_headline:
+            out.append(f"eval headline:   {self.eval_headline}")
         out += [f"{stage} curve:       {path}" for stage, path in self.pictures.items()]
         if self.eval_table:
             out += ["", "evaluation (accuracy %):", *self.eval_table.rstrip().splitlines()]
@@ -65,6 +68,9 @@ def summarize(root: store.ArtifactStore, picture_dir: Path) -> RunSummary:
     rl = _json(root, "rl/manifest.json")
     if rl:
         out.rl_reward = _number(rl, "mean_reward", "reward")
+    evaluation = _json(root, "eval/manifest.json")
+    if evaluation and isinstance(evaluation.get("headline"), str):
+        out.eval_headline = evaluation["headline"]
     if root.exists("eval/manifest.json") and root.exists("eval/summary.md"):
         out.eval_table = root.get_bytes("eval/summary.md").decode()
         chart = picture_dir / "eval_summary.png"

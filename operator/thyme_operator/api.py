@@ -452,6 +452,9 @@ class EvalBenchmark(ApiModel):
     tsv: str = Field(min_length=1, max_length=1024, pattern=r"^[^\s]+$",
                      description="the TSV: an s3:// URI, or a key under the run's store prefix.")
     limit: int | None = Field(None, ge=1, le=1_000_000, description="score only the first this many rows.")
+    protocol: Literal["thyme", "deepeyes"] = Field(
+        "thyme", description="thyme (code in a sandbox, VLMEvalKit's scoring) or deepeyes (VStarBench only: DeepEyes' "
+                             "zoom-in tool and its own V* rules and judge prompt).")
 
 
 class EvalJudgeSpec(ApiModel):

@@ -137,6 +137,7 @@ def generate() -> dict[str, Any]:
                     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
                     {"name": "Stage", "type": "string", "jsonPath": ".status.currentStage"},
                     {"name": "Progress", "type": "string", "jsonPath": ".status.progress"},
+                    {"name": "Eval", "type": "string", "jsonPath": ".status.stages.eval.message"},
                     {"name": "Suspended", "type": "boolean", "jsonPath": ".spec.suspend", "priority": 1},
                     {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
                      "priority": 1},

@@ -152,7 +152,10 @@ def observe(body: Mapping[str, Any]) -> planner.ObservedChild:
 
 @dataclass(frozen=True)
 class PodFailure:
-    """A Job pod's failed container: its exit code and the last line of its termination message."""
+    """A Job pod's finished container: its exit code and the last line of its termination message.
+
+    Mostly a failure's reason; a container that exited 0 and wrote a message (the eval
+    stage's headline numbers) is kept too, so the stage's status can quote it."""
 
     job: str
     exit_code: int
@@ -163,7 +166,8 @@ JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 
 
 def pod_failure(body: Mapping[str, Any]) -> PodFailure | None:
-    """What a failed container of a Job's pod said; None while no container failed.
+    """What a failed container of a Job's pod said, else what a succeeded one wrote; None
+    while no container ended with something to say.
 
     The kubelet fills `terminated.message` from the file the program wrote
     (`thyme_jobs.failures`) or, with FallbackToLogsOnError, from the log's tail; its
@@ -175,18 +179,27 @@ def pod_failure(body: Mapping[str, Any]) -> PodFailure | None:
         code = terminated.get("exitCode")
         if job and code not in (None, 0):
             return PodFailure(job, int(code), exits.last_line(terminated.get("message") or ""))
+    for container in (body.get("status") or {}).get("containerStatuses") or []:
+        terminated = (container.get("state") or {}).get("terminated") or {}
+        said = exits.last_line(terminated.get("message") or "")
+        if job and terminated.get("exitCode") == 0 and said:
+            return PodFailure(job, 0, said)
     return None
 
 
 def explain_failures(observed: list[planner.ObservedChild], failures: list[PodFailure | None]) -> list[planner.ObservedChild]:
     """Failed Jobs with their pod's own words: the Job's condition says only that a pod
-    failed; the pod's termination message says why (the missing dataset, the bad field)."""
-    said = {f.job: f for f in failures if f is not None and f.message}
+    failed; the pod's termination message says why (the missing dataset, the bad field).
+    Succeeded Jobs carry a succeeded pod's closing line as their `result`."""
+    said = {f.job: f for f in failures if f is not None and f.message and f.exit_code != 0}
+    results = {f.job: f.message for f in failures if f is not None and f.message and f.exit_code == 0}
     out = []
     for child in observed:
         failure = said.get(child.name) if child.kind == "Job" and child.state == "Failed" else None
         if failure is not None:
             child = dataclasses.replace(child, message=f"exit code {failure.exit_code}: {failure.message}")
+        elif child.kind == "Job" and child.state == "Succeeded" and results.get(child.name):
+            child = dataclasses.replace(child, result=results[child.name])
         out.append(child)
     return out
 

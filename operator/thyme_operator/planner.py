@@ -43,6 +43,7 @@ class ObservedChild:
     ran: bool = False                   # Jobs only: some pod of it has been ready, succeeded or failed
     completed_indexes: str = ""         # Indexed Jobs only: status.completedIndexes, e.g. "0,2-3"
     retryable: bool = True              # Jobs only: False when the program refused its input (exits.py)
+    result: str = ""                    # succeeded Jobs only: the program's closing line (its termination message)
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ def plan(run: RunView, observed: list[ObservedChild], manifests: frozenset[str] 
             if old.state != "Succeeded":
                 found = stage in manifests and not (job is not None and job.state == "Succeeded")
                 st.message = "manifest already in the store; skipped" if found else f"attempt {attempt} succeeded"
+                if not found and job is not None and job.result:
+                    st.message += f": {job.result}"  # e.g. the eval stage's headline numbers
                 st.completion_time = (job.finished_at if job is not None and job.finished_at else stamp)
                 st.start_time = st.start_time or st.completion_time
                 out.events.append(Event("Normal", conditions.REASON_MANIFEST_FOUND if found else conditions.REASON_STAGE_SUCCEEDED,

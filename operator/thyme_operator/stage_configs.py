@@ -167,7 +167,7 @@ def eval_config(spec: api.ThymeRunSpec, namespace: str, run: str) -> dict[str, A
         "run_root": root,
         "base_model": spec.model.base,
         "benchmarks": [{"name": b.name, "tsv": b.tsv if b.tsv.startswith("s3://") else f"{prefix}/{b.tsv.lstrip('/')}",
-                        "limit": b.limit} for b in stage.benchmarks],
+                        "limit": b.limit, "protocol": b.protocol} for b in stage.benchmarks],
         "checkpoints": list(stage.checkpoints) if stage.checkpoints is not None else None,
         "sandbox_url": service_url(run, namespace, "sandbox", SANDBOX_PORT, stage="eval"),
         "num_shards": stage.shards,

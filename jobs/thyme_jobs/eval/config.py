@@ -30,11 +30,15 @@ class BenchmarkSource(BaseModel):
     name: str = Field(description=f"One of {', '.join(BENCHMARKS)}; picks the columns and the scorer.")
     tsv: str = Field(description="The VLMEvalKit TSV: a key under the run root or any store URI/path.")
     limit: int | None = Field(None, ge=1, description="Score only the first this many items (quick runs).")
+    protocol: Literal["thyme", "deepeyes"] = Field(
+        "thyme", description="'deepeyes': run VStarBench with DeepEyes' zoom-in tool and score it by DeepEyes' rules.")
 
     @model_validator(mode="after")
     def _known(self) -> "BenchmarkSource":
         if self.name not in BENCHMARKS:
             raise ValueError(f"benchmark name {self.name!r} is not one of {', '.join(BENCHMARKS)}")
+        if self.protocol == "deepeyes" and self.name != "VStarBench":
+            raise ValueError(f"benchmark {self.name!r}: protocol 'deepeyes' has DeepEyes' rules for VStarBench only")
         return self
 
 

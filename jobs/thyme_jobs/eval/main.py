@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from thyme_jobs import failures
 from thyme_jobs import store as stores
 from thyme_jobs.agent import thyme_code
 from thyme_jobs.agent.loop import Engine
@@ -74,6 +75,9 @@ def run_stage(cfg: EvalConfig, runner: thyme_code.CodeRunner | None = None,
         log.info("eval: shards %s done; the last shard to finish writes the manifest", shards)
     else:
         log.info("eval: done, %s", manifest["headline"])
+        # The operator never reads the store: the headline reaches the run's status (and
+        # `kubectl get thymerun`) through this container's termination message.
+        failures.write_termination_message(str(manifest["headline"]))
     return 0
 
 
@@ -205,7 +209,12 @@ async def _shard(cfg: EvalConfig, run: stores.ArtifactStore, ckpt: str, bench_cf
              len(items), len(items) - len(todo), len(malformed))
     for start in range(0, len(todo), cfg.save_every):
         chunk = todo[start:start + cfg.save_every]
-        records = await evaluate_chunk(cfg, run, ckpt, bench, chunk, engine, runner, judge, seed=cfg.seed + start)
+        if getattr(bench_cfg, "protocol", "thyme") == "deepeyes":
+            from thyme_jobs.eval import deepeyes_vstar
+
+            records = await deepeyes_vstar.evaluate_chunk(cfg, run, ckpt, bench, chunk, engine, judge, seed=cfg.seed + start)
+        else:
+            records = await evaluate_chunk(cfg, run, ckpt, bench, chunk, engine, runner, judge, seed=cfg.seed + start)
         outputs.write_part(run, outputs.part_key(ckpt, bench.name, shard, chunk[0].row), records)
     stores.put_json(run, outputs.done_key(ckpt, bench.name, shard),
                     {"shard": shard, "num_shards": cfg.num_shards, "items": len(items),

@@ -31,3 +31,10 @@ def test_sft_phases_are_separate_segments_that_continue_the_step_axis(tmp_path):
     assert [v for _, v in result.curves["rl"]] == [0.125, 0.25, 0.5, 0.75]
     for stage in ("sft", "rl"):
         assert Path(result.pictures[stage]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_summary_prints_the_eval_manifests_headline(tmp_path):
+    root = store.open_store(str(tmp_path / "run"))
+    store.put_json(root, "eval/manifest.json", {"stage": "eval", "headline": "VStarBench: sft 50.0, rl 62.5"})
+    lines = summary.summarize(root, tmp_path / "pictures").lines()
+    assert "eval headline:   VStarBench: sft 50.0, rl 62.5" in lines

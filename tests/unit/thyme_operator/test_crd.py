@@ -50,7 +50,7 @@ def test_crd_has_status_subresource_columns_short_name_and_list_map_conditions()
     doc = yaml.safe_load(crd.render())
     version = doc["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
-    assert [c["name"] for c in version["additionalPrinterColumns"] if "priority" not in c] == ["Phase", "Stage", "Progress", "Age"]
+    assert [c["name"] for c in version["additionalPrinterColumns"] if "priority" not in c] == ["Phase", "Stage", "Progress", "Eval", "Age"]
     assert doc["spec"]["names"]["shortNames"] == ["tr"]
     conds = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["conditions"]
     assert conds["x-kubernetes-list-type"] == "map" and conds["x-kubernetes-list-map-keys"] == ["type"]

@@ -60,7 +60,7 @@ def test_a_failed_jobs_message_is_its_pods_last_error_line():
     log_tail = "Traceback (most recent call last):\n  ...\nthyme convert: /data: no parquet files; point dataset.source at the dump\n"
     failures = [kube.pod_failure(_pod("demo-convert-2", {"exitCode": 64, "message": log_tail})),
                 kube.pod_failure(_pod("demo-convert-2", None)),                       # still running
-                kube.pod_failure(_pod("demo-sft-1", {"exitCode": 0, "message": "done"}))]
+                kube.pod_failure(_pod("demo-sft-1", {"exitCode": 0, "message": ""}))]
     assert failures[1:] == [None, None]
     job = kube.observe(_job([{"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": "m"}]))
     (explained,) = kube.explain_failures([job], failures)
@@ -79,3 +79,15 @@ def test_a_job_whose_pods_never_ran_is_pending_from_its_start_and_one_held_by_ku
     running = {**pending, "status": {"active": 1, "ready": 1}}
     assert kube.observe(running).ran and kube.observe(running).started_at == "2026-01-01T00:00:00Z"
     assert kube.observe({**pending, "spec": {"suspend": True}}).suspended
+
+
+def test_a_succeeded_jobs_result_is_its_pods_closing_line():
+    said = [kube.pod_failure(_pod("demo-eval-1", {"exitCode": 0, "message": "VStarBench: sft 50.0, rl 62.5\n"}))]
+    assert said[0] is not None and said[0].exit_code == 0
+    done = {**_job([{"type": "Complete", "status": "True", "reason": "CompletionsReached"}])}
+    done["metadata"] = {**done["metadata"], "name": "demo-eval-1"}
+    (explained,) = kube.explain_failures([kube.observe(done)], said)
+    assert explained.state == "Succeeded" and explained.result == "VStarBench: sft 50.0, rl 62.5"
+    failed = kube.observe({**done, "status": {"conditions": [{"type": "Failed", "status": "True", "reason": "x"}]}})
+    (unchanged,) = kube.explain_failures([failed], said)
+    assert unchanged.result == "" and unchanged.message == "x"  # a success line never explains a failure

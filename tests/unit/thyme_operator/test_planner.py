@@ -3,6 +3,7 @@ now) -> (children created/deleted, stage states, phase, conditions, events)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -211,6 +212,15 @@ def test_eval_runs_after_rl_then_its_sandbox_goes_and_the_run_succeeds():
                         [job("eval", 1, "Succeeded"), C("Deployment", "demo-eval-sandbox", "eval")], frozenset(), T0)
     assert done.status["phase"] == "Succeeded" and ("Deployment", "demo-eval-sandbox") in done.delete
     assert cond(done, "EvalSucceeded")["status"] == "True"
+
+
+def test_the_eval_stages_status_quotes_the_headline_its_pod_wrote():
+    status = stage_status(convert=("Succeeded", 1), sft=("Succeeded", 1), rl=("Succeeded", 1), eval=("Running", 1))
+    finished = dataclasses.replace(job("eval", 1, "Succeeded"), result="VStarBench: rl 31.2")
+    p = planner.plan(run(status, stages__eval=EVAL_STAGE), [finished], frozenset(), T0)
+    assert p.status["stages"]["eval"]["message"] == "attempt 1 succeeded: VStarBench: rl 31.2"
+    quiet = planner.plan(run(status, stages__eval=EVAL_STAGE), [job("eval", 1, "Succeeded")], frozenset(), T0)
+    assert quiet.status["stages"]["eval"]["message"] == "attempt 1 succeeded"
 
 
 def test_eval_alone_scores_models_already_in_the_store():

@@ -42,7 +42,7 @@ def test_rl_without_sft_starts_from_the_base_model():
     assert config["model"] == "s3://models/Qwen2.5-VL-7B-Instruct"
 
 
-EVAL = {"benchmarks": [{"name": "VStarBench", "tsv": "benchmarks/VStarBench.tsv"},
+EVAL = {"benchmarks": [{"name": "VStarBench", "tsv": "benchmarks/VStarBench.tsv", "protocol": "deepeyes"},
                        {"name": "HRBench4K", "tsv": "s3://bench/hr_bench_4k.tsv", "limit": 40}], "shards": 4}
 
 
@@ -51,9 +51,9 @@ def test_eval_config_is_valid_for_the_eval_program_with_vlmevalkit_defaults():
 
     config = stage_configs.eval_config(spec(stages__eval=EVAL), "ml", "demo")
     parsed = EvalConfig.model_validate(config)
-    assert [(b.name, b.tsv, b.limit) for b in parsed.benchmarks] == [
-        ("VStarBench", "s3://thyme/thyme/benchmarks/VStarBench.tsv", None),  # a key is under the storage prefix
-        ("HRBench4K", "s3://bench/hr_bench_4k.tsv", 40)]
+    assert [(b.name, b.tsv, b.limit, b.protocol) for b in parsed.benchmarks] == [
+        ("VStarBench", "s3://thyme/thyme/benchmarks/VStarBench.tsv", None, "deepeyes"),  # a key is under the storage prefix
+        ("HRBench4K", "s3://bench/hr_bench_4k.tsv", 40, "thyme")]
     assert parsed.checkpoints is None and parsed.base_model == "s3://models/Qwen2.5-VL-7B-Instruct"
     assert parsed.sandbox_url == "http://demo-eval-sandbox.ml.svc:8080" and parsed.num_shards == 4
     assert (parsed.max_iterations, parsed.max_retry, parsed.temperature, parsed.retry_temperature,

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import pytest
 from PIL import Image
 
+from thyme_jobs import failures
 from thyme_jobs import store as stores
 from thyme_jobs.agent.loop import Generation, Sampling, Trajectory, cut_at_stop
 from thyme_jobs.eval import main, synthetic
@@ -62,7 +63,7 @@ def config(root, sandbox_url, **overrides) -> EvalConfig:
                       sandbox_url=sandbox_url, **fields)
 
 
-def test_two_shards_score_every_item_and_the_last_one_merges(run_root, sandbox_url):
+def test_two_shards_score_every_item_and_the_last_one_merges(run_root, sandbox_url, monkeypatch):
     root, answers = run_root
     engines = []
 
@@ -71,12 +72,16 @@ def test_two_shards_score_every_item_and_the_last_one_merges(run_root, sandbox_u
         return engines[-1]
 
     cfg = config(root, sandbox_url)
+    said = root / "termination-log"
+    monkeypatch.setenv(failures.TERMINATION_LOG_ENV, str(said))
     assert main.run_stage(cfg, engine_factory=factory, environ={"JOB_COMPLETION_INDEX": "0"}) == 0
+    assert not said.exists()  # only the shard that merges has the headline to say
     run = stores.open_store(str(root))
     assert not run.exists("eval/manifest.json")  # shard 1 is not done yet
     assert main.run_stage(cfg, engine_factory=factory, environ={"JOB_COMPLETION_INDEX": "1"}) == 0
     manifest = stores.get_json(run, "eval/manifest.json")
     assert manifest["checkpoints"] == ["sft"] and manifest["num_shards"] == 2  # base_model unset, no rl/final
+    assert said.read_text().strip() == manifest["headline"] and manifest["headline"].startswith("VStarBench: sft ")
 
     results = stores.get_json(run, "eval/sft/VStarBench/results.json")
     assert results["items"] == len(answers["answers"]) and results["tool_calls"] == results["items"]
