@@ -65,7 +65,7 @@ class PodLikeSandbox:
         self.proc: subprocess.Popen | None = None
 
     def _binds(self) -> list[str]:
-        paths = launching.system_binds() + launching.python_paths()
+        paths = launching.system_binds() + launching.python_paths() + _source_dirs()
         paths += [p for p in os.environ.get("PYTHONPATH", "").split(":") if p and os.path.isdir(p)]
         return sorted(set(paths))
 
@@ -81,7 +81,9 @@ class PodLikeSandbox:
         argv = [sys.executable, "-m", "thyme_cli.main", "sandbox", "serve", "--host", "127.0.0.1",
                 "--port", str(self.port), "--launcher", "process", "--pool-size", str(self.pool_size), *self.args]
         env = {"PATH": "/usr/bin:/bin", "HOME": STATE_DIR, "LC_ALL": "C.UTF-8", "THYME_SANDBOX_STATE_DIR": STATE_DIR,
-               "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+               # `thyme` imports every component's CLI: a checkout installed in editable
+               # mode (CI) has them only in its source folders, bound above at their paths.
+               "PYTHONPATH": ":".join([*_source_dirs(), *filter(None, os.environ.get("PYTHONPATH", "").split(":"))])}
         (self.bundle / "config.json").write_text(json.dumps(pod_spec(argv, env, self.rootfs, binds)))
         self.proc = processes.start(
             [self.runsc, "--root", str(self.root), "--network=host", "--ignore-cgroups", "--platform=ptrace",
@@ -116,3 +118,15 @@ class PodLikeSandbox:
             processes.stop(self.proc, grace=20)
         subprocess.run([self.runsc, "--root", str(self.root), "delete", "--force", self.name], capture_output=True)
         shutil.rmtree(self.bundle, ignore_errors=True)
+
+
+def _source_dirs() -> list[str]:
+    """The folders holding this project's packages (`thyme_cli` and what it imports)."""
+    import importlib.util
+
+    dirs = []
+    for name in ("thyme_cli", "thyme_jobs", "thyme_operator", "thyme_sandbox", "thyme_tools"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            dirs.append(str(Path(spec.origin).resolve().parent.parent))
+    return sorted(set(dirs))
