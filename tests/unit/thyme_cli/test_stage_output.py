@@ -64,10 +64,16 @@ def test_an_interrupt_stops_the_stage_and_keeps_its_log(tmp_path):
         _wait("the stage's first line", lambda: b"step 1 loss 2.5\n" in shown)
         os.kill(os.getpid(), signal.SIGINT)     # what Ctrl-C does to `thyme run`
 
-    threading.Thread(target=interrupt_once_started, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
-        stage_output.run_streaming([sys.executable, "-c", CHILD, str(tmp_path / "never")], dict(os.environ),
-                                   log, shown.append)
+    # Python raises KeyboardInterrupt only if SIGINT was not ignored when it started, and a
+    # runner started in the background by a non-interactive shell (CI) inherits it ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=interrupt_once_started, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            stage_output.run_streaming([sys.executable, "-c", CHILD, str(tmp_path / "never")], dict(os.environ),
+                                       log, shown.append)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     text = log.read_text()
     assert "step 1 loss 2.5" in text and "stage stopping, checkpoint kept" in text
     assert "step 2" not in text
