@@ -14,6 +14,10 @@ dataset="$store/thyme/datasets/deepeyes-47k"
 if [ ! -f "$dataset/counts.json" ]; then
   "$thyme" synth-data "$dataset" --layout deepeyes --rows 16 --min-side 160 --max-side 320 --corrupt 0.05 --seed 0
 fi
+bench="$store/thyme/benchmarks/deepeyes"
+if [ ! -f "$bench/answers.json" ]; then
+  "$thyme" synth-bench "$bench" --benchmarks VStarBench --items 8 --side 224 --seed 0
+fi
 model="$store/thyme/models/tiny-qwen2.5-vl"
 if [ ! -f "$model/config.json" ]; then
   "$thyme" tiny-model "$model"

@@ -1,6 +1,7 @@
 """The DeepEyes example end to end, as `bash examples/deepeyes.sh` runs it: a synthetic
 DeepEyes-47k converted (Chart left out, broken rows rejected, small images upscaled),
-then RL with the zoom tool and DeepEyes' reward from a tiny model, with no sandbox."""
+then RL with the zoom tool and DeepEyes' reward from a tiny model, with no sandbox, then
+V* evaluated under the DeepEyes protocol."""
 
 from __future__ import annotations
 
@@ -36,3 +37,9 @@ def test_the_deepeyes_example_runs_end_to_end_on_cpu(tmp_path) -> None:
     assert records and all({"tool", "step_penalty"} <= r["rewards"].keys() for r in records)
     assert manifest["config"]["sandbox_url"] is None  # the local executor started no sandbox for it
     assert re.search(r"RL mean reward:\s+-?\d", done.stdout)
+
+    # then V* under the DeepEyes protocol, on the base model and the RL checkpoint
+    evaluated = json.loads((root / "eval/manifest.json").read_text())
+    assert set(evaluated["accuracy"]) == {"base", "rl"} and "VStarBench" in evaluated["accuracy"]["rl"]
+    items = [json.loads(x) for x in next((root / "eval").rglob("*.jsonl")).read_text().splitlines()]
+    assert items and all(r["protocol"] == "deepeyes" for r in items)
