@@ -226,13 +226,14 @@ def test_periodic_resync_repairs_a_status_no_event_would_fix(thyme, thyme_operat
     thyme.wait_phase(namespace, name, "Succeeded", timeout=60, op=thyme_operator)
     thyme.cluster.kubectl("patch", "thymerun", name, "-n", namespace, "--subresource=status", "--type=merge",
                           "-p", '{"status": {"phase": "Pending", "progress": "0/1"}}')
-    assert thyme.get_run(namespace, name)["status"]["phase"] == "Pending"
+    # No check that it reads Pending now: a resync tick may already have repaired it (a
+    # race the test would lose on a quiet machine). A dead loop leaves it Pending below.
     run = thyme.wait_phase(namespace, name, "Succeeded", timeout=40, op=thyme_operator)
     assert run["status"]["progress"] == "1/1"
     assert thyme.job_names(namespace, name) == [f"{name}-convert-1"]   # repaired, not redone
     # The repair is reported like any transition (an event posted from the resync loop).
     thyme.wait_for("the repair's event", lambda: _events(thyme.cluster, namespace, name).count("RunSucceeded") == 2,
-                   timeout=10)
+                   timeout=30)
 
 
 def test_eval_stage_runs_as_an_indexed_job_beside_its_own_sandbox(thyme, thyme_operator, namespace):
