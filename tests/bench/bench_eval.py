@@ -37,6 +37,8 @@ from collections.abc import Sequence
 
 from thyme_jobs.agent.loop import Generation, Sampling, Trajectory, cut_at_stop
 
+import benchsandbox  # tests/bench/, beside this script
+
 CROP = ("<code>\n```python\nimage = Image.open(image_path)\nw, h = image.size\n"
         "out = image.crop((0, 0, w // 2, h // 2)).resize((w, h))\n"
         "processed_path = '/mnt/data/temp_processed_images/zoom.jpg'\nout.save(processed_path)\n"
@@ -146,19 +148,8 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=16, help="warm sandbox workers (one per item of a round)")
     parser.add_argument("--settle", type=float, default=15.0, help="seconds for the pool to refill before each side")
     args = parser.parse_args()
-    server = None
-    url = args.sandbox_url
-    if url is None:
-        from thyme_sandbox.serving import InProcessServer
-        from thyme_sandbox.settings import SandboxSettings
-
-        server = InProcessServer(SandboxSettings(launcher=args.launcher, pool_size=args.pool_size)).start()
-        url = server.url
-    try:
+    with benchsandbox.sandbox_url(args) as url:
         result = asyncio.run(bench(args, url))
-    finally:
-        if server is not None:
-            server.stop()
     print(json.dumps({"bench": "eval_items", "sandbox": args.sandbox_url or args.launcher, **result}))
 
 

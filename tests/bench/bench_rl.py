@@ -28,6 +28,8 @@ from thyme_jobs.agent.engines import TransformersEngine
 from thyme_jobs.agent.loop import Generation, Sampling, Trajectory
 from thyme_jobs.agent.sandbox_runner import SandboxRunner
 
+import benchsandbox  # tests/bench/, beside this script
+
 CROP = ("\n```python\nimage = Image.open(image_path)\nw, h = image.size\n"
         "out = image.crop((0, 0, w // 2, h // 2)).resize((w, h))\n"
         "processed_path = '/mnt/data/temp_processed_images/zoom.jpg'\nout.save(processed_path)\n"
@@ -113,19 +115,8 @@ def main() -> None:
     parser.add_argument("--launcher", choices=["runsc", "process"], default="runsc")
     parser.add_argument("--pool-size", type=int, default=4)
     args = parser.parse_args()
-    server = None
-    url = args.sandbox_url
-    if url is None:
-        from thyme_sandbox.serving import InProcessServer
-        from thyme_sandbox.settings import SandboxSettings
-
-        server = InProcessServer(SandboxSettings(launcher=args.launcher, pool_size=args.pool_size)).start()
-        url = server.url
-    try:
+    with benchsandbox.sandbox_url(args) as url:
         result = asyncio.run(bench(args, url))
-    finally:
-        if server is not None:
-            server.stop()
     print(json.dumps({"bench": "rl_rollout", "sandbox": args.sandbox_url or args.launcher, **result}))
 
 
